@@ -1,0 +1,75 @@
+"""What every command group shares: the settings loader, error conversion and output options."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from ml.config import Settings, load_settings
+from ml.errors import MlciError
+
+
+class MlciClickError(click.ClickException):
+    """A ClickException that keeps the MlciError's exit code."""
+
+    def __init__(self, error: MlciError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+@dataclass
+class CliState:
+    config_path: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+
+def get_settings(ctx: click.Context | None = None) -> Settings:
+    ctx = ctx or click.get_current_context()
+    state = ctx.find_object(CliState)
+    if state is None:
+        state = CliState()
+        ctx.obj = state
+    return state.settings
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn MlciError into a clean `Error: ...` line and its exit code; no tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MlciError as e:
+            raise MlciClickError(e) from None
+
+    return wrapper
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(fn)
+
+
+def quiet_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-q", "--quiet", is_flag=True, help="Print only errors.")(fn)
+
+
+def echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so stdout stays parseable."""
+    click.echo(message, err=True)
+    sys.stderr.flush()

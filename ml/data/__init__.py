@@ -1,0 +1,1 @@
+"""Datasets: snapshot generation, loading, versions and digests."""

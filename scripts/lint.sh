@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every linter the project uses, offline, from .venv and the project's own installers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=.venv/bin
+[ -x "$bin/ruff" ] || { echo "lint.sh: run scripts/venv.sh dev first" >&2; exit 2; }
+
+echo "lint: ruff format --check + ruff check" >&2
+"$bin/ruff" format --check --quiet ml tests benchmarks scripts
+"$bin/ruff" check --quiet ml tests benchmarks scripts
+
+echo "lint: shellcheck" >&2
+mapfile -t shells < <(git ls-files '*.sh' .ci/run 2>/dev/null || ls scripts/*.sh .ci/run)
+"$bin/shellcheck" "${shells[@]}"
+
+mapfile -t dockerfiles < <(ls docker/*.Dockerfile 2>/dev/null || true)
+if [ "${#dockerfiles[@]}" -gt 0 ]; then
+  echo "lint: hadolint ${dockerfiles[*]}" >&2
+  "$bin/hadolint" --config docker/hadolint.yaml "${dockerfiles[@]}"
+fi
+
+if [ -f scripts/groovy-lint.sh ]; then
+  echo "lint: npm-groovy-lint (Jenkinsfiles)" >&2
+  scripts/groovy-lint.sh
+fi
+echo "lint: all clean" >&2
