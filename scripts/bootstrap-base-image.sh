@@ -47,7 +47,7 @@ readonly RECIPE_VERSION="1"
 [[ "$PULL_TIMEOUT" =~ ^[0-9]+$ ]] || die "MLCI_PULL_TIMEOUT must be a whole number of seconds, got '$PULL_TIMEOUT'"
 
 command -v docker >/dev/null 2>&1 || die "the docker client is not installed; run scripts/install-docker.sh first."
-docker info >/dev/null 2>&1 || die "no Docker engine answers ('docker info' fails); run scripts/install-docker.sh first (as root)."
+docker info >/dev/null 2>&1 || die "no Docker engine answers ('docker info' fails): run scripts/install-docker.sh first (as root), or get access to the engine's socket (docker group)."
 
 image_size() {
   local bytes
