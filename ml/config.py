@@ -25,8 +25,12 @@ from ml.errors import ConfigError
 CONFIG_FILENAME = "mlci.yaml"
 ENV_PREFIX = "MLCI_"
 # Variables that configure mlci itself rather than a settings field.
-_NON_FIELD_VARS = {"MLCI_CONFIG", "MLCI_LIVE_JENKINS_URL", "MLCI_LIVE_JENKINS_USER",
-                   "MLCI_LIVE_JENKINS_TOKEN"}
+_NON_FIELD_VARS = {
+    "MLCI_CONFIG",
+    "MLCI_LIVE_JENKINS_URL",
+    "MLCI_LIVE_JENKINS_USER",
+    "MLCI_LIVE_JENKINS_TOKEN",
+}
 
 
 class _Section(BaseModel):
@@ -64,7 +68,9 @@ class TrainSettings(_Section):
     @classmethod
     def _dotted(cls, v: str) -> str:
         if "." not in v:
-            raise ValueError("expected an import path such as sklearn.linear_model.LogisticRegression")
+            raise ValueError(
+                "expected an import path such as sklearn.linear_model.LogisticRegression"
+            )
         return v
 
 
@@ -105,12 +111,70 @@ class JenkinsSettings(_Section):
     user_env: str = "JENKINS_USER"
     token_env: str = "JENKINS_TOKEN"
     folder: str = "ml"
-    timeout: float = 30.0
+    timeout: float = Field(30.0, gt=0, description="seconds, for every HTTP call")
+    jobs_dir: Path = Path("jenkins/jobs")
+    scm_url: str = Field("", description="repository the jobs check out; default: git origin")
+    scm_credentials_id: str = ""
 
 
 class PathSettings(_Section):
     build: Path = Path("build")
     state: Path = Path(".mlci")
+
+
+class SmokeSettings(_Section):
+    """The smoke test run against a new container before it receives traffic."""
+
+    tolerance: float = Field(1e-4, ge=0, description="max |served - recorded| probability")
+    max_samples: int = Field(20, ge=1, description="recorded inputs replayed per deploy")
+    timeout: float = Field(10.0, gt=0, description="seconds per smoke request")
+
+
+class EnvironmentSettings(_Section):
+    """One deployment target: a Docker host and the stable port its clients use."""
+
+    docker_host: str | None = Field(
+        None, description="DOCKER_HOST URL (unix://..., tcp://host:2376); None = local engine"
+    )
+    port: int = Field(description="stable published port clients call", gt=0, lt=65536)
+    bind: str = Field("0.0.0.0", description="host address the stable port is published on")
+    container: str = Field(description="name of the serving container")
+    alias: str | None = Field(None, description="registry alias set on success (default per env)")
+    requires: str | None = Field(
+        None, description="an environment this version must have been deployed to first"
+    )
+    cpus: float | None = Field(None, gt=0, description="CPU limit of the serving container")
+    memory: str | None = Field(None, description="memory limit, e.g. 512m")
+    ready_timeout: float = Field(60.0, gt=0, description="seconds to wait for /ready")
+    drain_seconds: float = Field(1.0, ge=0, description="wait after the switch before stopping")
+    stop_timeout: int = Field(10, ge=0, description="SIGTERM grace period of the old container")
+    smoke: SmokeSettings = SmokeSettings()
+
+
+class DriftSettings(_Section):
+    psi_max: float = Field(0.2, gt=0, description="a feature drifts when its PSI exceeds this")
+    p_value_min: float = Field(
+        0.001, gt=0, lt=1, description="a feature drifts when its KS/chi-square p-value is below"
+    )
+    min_features: int = Field(1, ge=1, description="drifted features needed to retrain")
+    bins: int = Field(10, ge=2, description="quantile bins for the PSI of numeric features")
+
+
+class PerformanceSettings(_Section):
+    metric: str | None = Field(None, description="metric scored (default evaluate.primary_metric)")
+    min: float | None = Field(None, description="retrain below this (default evaluate.min[metric])")
+    max_drop: float = Field(0.02, ge=0, description="retrain when it falls this far below record")
+
+
+class CtSettings(_Section):
+    """Continuous training: when `mlci ct check` asks for a retraining build."""
+
+    signals: list[Literal["new_data", "performance", "drift"]] = Field(
+        default_factory=lambda: ["new_data", "performance", "drift"]
+    )
+    drift: DriftSettings = DriftSettings()
+    performance: PerformanceSettings = PerformanceSettings()
+    job: str = Field("train/main", description="Jenkins job (under jenkins.folder) that retrains")
 
 
 class Settings(_Section):
@@ -124,10 +188,8 @@ class Settings(_Section):
     registry: RegistrySettings = RegistrySettings()
     jenkins: JenkinsSettings = JenkinsSettings()
     paths: PathSettings = PathSettings()
-    # Sections owned by later stages (deploy environments, continuous training) are typed in
-    # their own modules' terms but live here so there is one settings object.
-    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    ct: dict[str, Any] = Field(default_factory=dict)
+    environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
+    ct: CtSettings = CtSettings()
 
     def path(self, p: Path | str) -> Path:
         """Resolve a path from the config against the project root."""
@@ -151,7 +213,7 @@ class Settings(_Section):
         uri = self.mlflow.tracking_uri
         prefix = "sqlite:///"
         if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-            return prefix + str(self.path(uri[len(prefix):]))
+            return prefix + str(self.path(uri[len(prefix) :]))
         return uri
 
 
@@ -176,7 +238,7 @@ def _env_overrides(environ: dict[str, str]) -> list[tuple[list[str], Any, str]]:
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name in _NON_FIELD_VARS or "__" not in name:
             continue
-        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
@@ -208,7 +270,9 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{loc}: {msg}"
 
 
-def load_settings(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path | str | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     """Read mlci.yaml (found as in `find_config` when `path` is None) plus MLCI_* overrides."""
     cfg_path = Path(path) if path else find_config()
     environ = dict(os.environ if environ is None else environ)
@@ -223,7 +287,9 @@ def load_settings(path: Path | str | None = None, environ: dict[str, str] | None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{cfg_path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+        raise ConfigError(
+            f"{cfg_path}: not valid YAML{where}: {getattr(e, 'problem', e)}"
+        ) from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{cfg_path}: expected a mapping of sections at the top level")
     sources = {}

@@ -23,8 +23,9 @@ def walk(group: click.Group, ctx: click.Context, prefix: str = "mlci"):
 
 
 ALL = list(walk(cli, click.Context(cli)))
-DOCS = "\n".join(p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-                 if p.exists())
+DOCS = "\n".join(
+    p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))] if p.exists()
+)
 
 
 def test_every_registered_group_imports():
@@ -48,7 +49,9 @@ def test_command_is_documented(path: str, cmd: click.Command):
 
 def test_import_does_no_work(tmp_path: Path):
     """Importing every module creates no files and starts nothing (run in an empty folder)."""
-    code = "import importlib, pkgutil, ml\n" + \
-        "for m in pkgutil.walk_packages(ml.__path__, 'ml.'): importlib.import_module(m.name)\n"
+    code = (
+        "import importlib, pkgutil, ml\n"
+        + "for m in pkgutil.walk_packages(ml.__path__, 'ml.'): importlib.import_module(m.name)\n"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
     assert list(tmp_path.iterdir()) == []

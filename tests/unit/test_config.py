@@ -17,9 +17,14 @@ def test_repository_config_loads_and_resolves_paths():
 
 
 def test_env_override_is_typed_and_nested():
-    s = load_settings(REPO / "mlci.yaml", environ={
-        "MLCI_TRAIN__PARAMS__MAX_ITER": "7", "MLCI_EVALUATE__MIN__ROC_AUC": "0.9",
-        "MLCI_MLFLOW__TRACKING_URI": "http://mlflow:5000"})
+    s = load_settings(
+        REPO / "mlci.yaml",
+        environ={
+            "MLCI_TRAIN__PARAMS__MAX_ITER": "7",
+            "MLCI_EVALUATE__MIN__ROC_AUC": "0.9",
+            "MLCI_MLFLOW__TRACKING_URI": "http://mlflow:5000",
+        },
+    )
     assert s.train.params["max_iter"] == 7
     assert s.evaluate.min["roc_auc"] == 0.9
     assert s.tracking_uri == "http://mlflow:5000"
@@ -28,7 +33,9 @@ def test_env_override_is_typed_and_nested():
 def test_bad_override_names_field_and_variable():
     with pytest.raises(ConfigError) as e:
         load_settings(REPO / "mlci.yaml", environ={"MLCI_DATA__TEST_SIZE": "2"})
-    assert "data.test_size: Input should be less than 1 (got 2) [from MLCI_DATA__TEST_SIZE]" in str(e.value)
+    assert "data.test_size: Input should be less than 1 (got 2) [from MLCI_DATA__TEST_SIZE]" in str(
+        e.value
+    )
 
 
 def test_missing_and_unknown_fields(tmp_path: Path):

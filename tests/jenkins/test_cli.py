@@ -1,0 +1,577 @@
+"""`mlci jenkins` end to end over HTTP against the controller double (python-jenkins inside)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import REPO
+from tests.jenkins.conftest import ADMIN_TOKEN, SCM_URL, mlci, point_at
+from tests.jenkins.double import BuildScript, InputSpec, JenkinsDouble, StageScript
+
+POLL = ("--poll-interval", "0.02")
+
+DEPLOY_SCRIPT = BuildScript(
+    [
+        StageScript("Verify gate", ["+ mlci model show churn-classifier 3 --json"], 0.02),
+        StageScript(
+            "Approval",
+            ["+ mlci model approve churn-classifier 3"],
+            input=InputSpec(
+                "Deploy this model version to production?",
+                id="promote",
+                ok="Deploy",
+                submitter="ml-approvers",
+                parameters=[{"name": "REASON", "default": ""}],
+            ),
+        ),
+        StageScript("Promote", ["+ mlci deploy production churn-classifier 3"], 0.02),
+    ],
+    description="churn-classifier version 3",
+)
+
+
+def applied(double: JenkinsDouble) -> None:
+    result = mlci("jenkins", "apply")
+    assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------- apply
+
+
+def test_apply_from_empty_creates_folder_and_all_jobs(jproject: Path, double: JenkinsDouble):
+    result = mlci("jenkins", "apply")
+    assert result.exit_code == 0
+    assert result.output == (
+        "create folder: ml\ncreate: ml/deploy\ncreate: ml/retrain\ncreate: ml/train\n"
+        f"made 4 change(s) on {double.url.rstrip('/')}\n"
+    )
+    assert [w[:2] for w in double.writes()] == [
+        ("POST", "/createItem"),
+        ("POST", "/job/ml/createItem"),
+        ("POST", "/job/ml/createItem"),
+        ("POST", "/job/ml/createItem"),
+    ]
+    assert double.get_job("ml").cls == "com.cloudbees.hudson.plugins.folder.Folder"
+    assert double.get_job("ml/train").cls.endswith("WorkflowMultiBranchProject")
+    assert f"<remote>{SCM_URL}</remote>" in double.job_config("ml/train")
+    assert "<scriptPath>jenkins/deploy.Jenkinsfile</scriptPath>" in double.job_config("ml/deploy")
+    # parameters exist before the first run
+    assert [p["name"] for p in double.get_job("ml/deploy").parameters()] == [
+        "MODEL_NAME",
+        "MODEL_VERSION",
+    ]
+
+
+def test_second_apply_makes_zero_writes(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    before = len(double.writes())
+    result = mlci("jenkins", "apply")
+    assert result.exit_code == 0
+    assert result.output == (
+        "unchanged: ml/deploy\nunchanged: ml/retrain\nunchanged: ml/train\n"
+        f"made 0 change(s) on {double.url.rstrip('/')}\n"
+    )
+    assert len(double.writes()) == before
+
+
+def test_dry_run_shows_diff_and_writes_nothing(jproject: Path, double: JenkinsDouble):
+    empty = mlci("jenkins", "apply", "--dry-run")
+    assert empty.exit_code == 0
+    assert empty.output.startswith("would create folder: ml\nwould create: ml/deploy\n")
+    assert double.writes() == []
+
+    applied(double)
+    job = double.get_job("ml/deploy")
+    job.set_config(
+        job.config.replace(
+            b"<scriptPath>jenkins/deploy.Jenkinsfile", b"<scriptPath>old/deploy.Jenkinsfile"
+        )
+    )
+    before = len(double.writes())
+    result = mlci("jenkins", "apply", "--dry-run")
+    assert result.exit_code == 0
+    assert "would update: ml/deploy\n" in result.output
+    assert "-    <scriptPath>old/deploy.Jenkinsfile</scriptPath>\n" in result.output
+    assert "+    <scriptPath>jenkins/deploy.Jenkinsfile</scriptPath>\n" in result.output
+    assert "unchanged: ml/train\n" in result.output
+    assert result.output.endswith(f"would make 1 change(s) on {double.url.rstrip('/')}\n")
+    assert len(double.writes()) == before
+
+    fixed = mlci("jenkins", "apply")
+    assert "update: ml/deploy\n" in fixed.output
+    assert len(double.writes()) == before + 1
+    assert b"jenkins/deploy.Jenkinsfile" in job.config
+
+
+def test_apply_ignores_what_jenkins_adds_on_save(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    job = double.get_job("ml/deploy")
+    job.set_config(
+        job.config.replace(b"<keepDependencies>", b"<actions/><keepDependencies>").replace(
+            b'plugin="workflow-job"', b'plugin="workflow-job@1540.v2"'
+        )
+    )
+    before = len(double.writes())
+    assert "unchanged: ml/deploy" in mlci("jenkins", "apply").output
+    assert len(double.writes()) == before
+
+
+# ---------------------------------------------------------------- builds
+
+
+def test_build_follow_streams_log_and_succeeds(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    double.script(
+        "ml/deploy",
+        BuildScript(
+            [
+                StageScript("Verify gate", ["checking gate", "gate passed"], 0.05),
+                StageScript("Promote", ["deploying 3"], 0.02),
+            ],
+            description="churn-classifier version 3",
+        ),
+    )
+    result = mlci("jenkins", "build", "deploy", "-p", "MODEL_VERSION=3", "--follow", *POLL)
+    assert result.exit_code == 0, result.output
+    log = result.stdout
+    assert log.startswith("Started by user admin\n")
+    assert log.index("checking gate") < log.index("gate passed") < log.index("deploying 3")
+    assert log.endswith("Finished: SUCCESS\n")
+    assert "description: churn-classifier version 3\n" in result.stderr
+    assert "ml/deploy #1 finished SUCCESS\n" in result.stderr
+    build = double.get_job("ml/deploy").builds[1]
+    assert build.params == {"MODEL_NAME": "churn-classifier", "MODEL_VERSION": "3"}
+
+
+def test_build_follow_exits_1_on_failure(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    double.script(
+        "ml/deploy",
+        BuildScript(
+            [
+                StageScript(
+                    "Verify gate",
+                    ["no such version"],
+                    status="FAILED",
+                    error="script returned exit code 2",
+                ),
+                StageScript("Promote", ["never"]),
+            ]
+        ),
+    )
+    result = mlci("jenkins", "build", "deploy", "-p", "MODEL_VERSION=9", "--follow", *POLL)
+    assert result.exit_code == 1
+    assert "never" not in result.stdout
+    assert 'Stage "Promote" skipped due to earlier failure(s)' in result.stdout
+    assert result.output.endswith(
+        f"Error: ml/deploy #1 finished FAILURE: {double.url}job/ml/job/deploy/1/\n"
+    )
+
+
+def test_build_without_follow_prints_the_number(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    result = mlci("jenkins", "build", "retrain", *POLL)
+    assert result.exit_code == 0
+    assert result.stdout == "ml/retrain #1\n"
+
+
+def test_multibranch_build_indexes_then_branch_builds(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    double.set_branches("ml/train", ["main", "feature/faster"])
+    result = mlci("jenkins", "build", "train")
+    assert result.exit_code == 0
+    assert result.output == "ml/train: branch indexing requested\n"
+    assert set(double.get_job("ml/train").children) == {"main", "feature%2Ffaster"}
+    double.script("ml/train/feature%2Ffaster", BuildScript([StageScript("Train", ["fit"])]))
+    branch = mlci("jenkins", "build", "train/feature%2Ffaster", "--follow", *POLL)
+    assert branch.exit_code == 0, branch.output
+    assert "fit\n" in branch.stdout
+
+
+def _start_waiting_build(double: JenkinsDouble) -> None:
+    double.script("ml/deploy", DEPLOY_SCRIPT)
+    result = mlci("jenkins", "build", "deploy", "-p", "MODEL_VERSION=3", *POLL)
+    assert result.exit_code == 0, result.output
+    double.wait_for_input("ml/deploy", 1)
+
+
+def test_approve_answers_the_pending_input(jproject: Path, double: JenkinsDouble, monkeypatch):
+    applied(double)
+    _start_waiting_build(double)
+    monkeypatch.setenv("JENKINS_USER", "alice")
+    monkeypatch.setenv("JENKINS_TOKEN", "alice-token")
+    result = mlci("jenkins", "approve", "deploy", "1", "-p", "REASON=gate and smoke passed")
+    assert result.exit_code == 0, result.output
+    assert result.output == "ml/deploy #1: input Promote approved\n"
+    build = double.wait_for_build("ml/deploy", 1)
+    assert build.result == "SUCCESS"
+    assert "Approved by alice\n" in build.log
+
+
+def test_follow_announces_the_input_and_ends_after_approval(jproject, double: JenkinsDouble):
+    applied(double)
+    double.script("ml/deploy", DEPLOY_SCRIPT)
+
+    def approve_when_waiting() -> None:
+        # Plain HTTP here: a second CliRunner in this thread would swap sys.stderr under the
+        # one running `build --follow`.
+        double.wait_for_input("ml/deploy", 1)
+        time.sleep(0.3)  # many polls of the follower
+        r = requests.post(
+            f"{double.url}job/ml/job/deploy/1/input/Promote/proceedEmpty",
+            auth=("admin", ADMIN_TOKEN),
+            timeout=5,
+        )
+        assert r.status_code == 200
+
+    t = threading.Thread(target=approve_when_waiting)
+    t.start()
+    result = mlci("jenkins", "build", "deploy", "-p", "MODEL_VERSION=3", "--follow", *POLL)
+    t.join(10)
+    assert result.exit_code == 0, result.output
+    assert (
+        "waiting for input 'Promote': Deploy this model version to production? "
+        "-> mlci jenkins approve deploy 1 --input Promote\n"
+    ) in result.stderr
+    assert "Deploy this model version to production?\nDeploy or Abort\n" in result.stdout
+
+
+def test_abort_rejects_the_input_and_the_build_ends_aborted(jproject, double: JenkinsDouble):
+    applied(double)
+    _start_waiting_build(double)
+    result = mlci("jenkins", "abort", "deploy", "1", "--input", "promote")
+    assert result.exit_code == 0
+    assert result.output == "ml/deploy #1: input Promote aborted\n"
+    build = double.wait_for_build("ml/deploy", 1)
+    assert build.result == "ABORTED"
+    assert "deploy production" not in build.log
+
+
+def test_approve_by_a_non_submitter_is_refused(jproject, double: JenkinsDouble, monkeypatch):
+    applied(double)
+    _start_waiting_build(double)
+    monkeypatch.setenv("JENKINS_USER", "dev")
+    monkeypatch.setenv("JENKINS_TOKEN", "dev-token")
+    result = mlci("jenkins", "approve", "deploy", "1")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: Jenkins rejected POST {double.url}job/ml/job/deploy/1/input/Promote/proceedEmpty"
+        " (400 Bad Request): You need to be ml-approvers to submit this.\n"
+    )
+    assert double.get_job("ml/deploy").builds[1].pending  # still waiting
+
+
+def test_approve_twice_says_already_given(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    _start_waiting_build(double)
+    assert mlci("jenkins", "approve", "deploy", "1").exit_code == 0
+    again = mlci("jenkins", "approve", "deploy", "1", "--input", "promote")
+    assert again.exit_code == 2
+    assert again.output.endswith("(400 Bad Request): This input has been already given\n")
+    nothing = mlci("jenkins", "approve", "deploy", "1")
+    assert nothing.exit_code == 2
+    assert nothing.output == "Error: ml/deploy #1 is not waiting for any input\n"
+
+
+def test_status_shows_stages_with_status_and_duration(jproject, double: JenkinsDouble):
+    applied(double)
+    _start_waiting_build(double)
+    result = mlci("jenkins", "status", "deploy", "1")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].startswith("ml/deploy #1  PAUSED_PENDING_INPUT  ")
+    assert lines[1].split()[:3] == ["Verify", "gate", "SUCCESS"]
+    assert lines[2].split()[:2] == ["Approval", "PAUSED_PENDING_INPUT"]
+    mlci("jenkins", "approve", "deploy", "1")
+    double.wait_for_build("ml/deploy", 1)
+    last = mlci("jenkins", "status", "deploy", "--json")
+    assert '"status": "SUCCESS"' in last.output
+    assert '"name": "Promote"' in last.output
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_401_bad_token(jproject: Path, double: JenkinsDouble, monkeypatch):
+    monkeypatch.setenv("JENKINS_TOKEN", "not-the-token")
+    result = mlci("jenkins", "apply")
+    assert result.exit_code == 4
+    assert result.output == (
+        "Error: Jenkins refused the credentials of user 'admin' for GET "
+        f"{double.url}job/ml/api/json (401 Unauthorized): set JENKINS_TOKEN to a current API "
+        "token of the user in JENKINS_USER (Jenkins: user menu > Security > API Token)\n"
+    )
+
+
+def test_missing_credentials_env(jproject: Path, monkeypatch):
+    monkeypatch.delenv("JENKINS_TOKEN")
+    result = mlci("jenkins", "status", "deploy")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: JENKINS_TOKEN not set: export the Jenkins user name")
+
+
+def test_403_missing_permission(jproject: Path, double: JenkinsDouble, monkeypatch):
+    monkeypatch.setenv("JENKINS_USER", "viewer")
+    monkeypatch.setenv("JENKINS_TOKEN", "viewer-token")
+    result = mlci("jenkins", "apply")
+    assert result.exit_code == 4
+    assert result.output == (
+        f"Error: Jenkins refused POST {double.url}createItem for user 'viewer' (403 Forbidden: "
+        "viewer is missing the Job/Create permission); ask a Jenkins administrator to grant it\n"
+    )
+    assert double.writes() == [("POST", "/createItem", 403)]
+
+
+def test_404_unknown_job(jproject: Path, double: JenkinsDouble):
+    result = mlci("jenkins", "build", "nope")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: no job ml/nope on the controller: check the name and jenkins.folder in "
+        "mlci.yaml, or run `mlci jenkins apply` to create the jobs (GET "
+        f"{double.url}job/ml/job/nope/api/json answered 404 Not Found)\n"
+    )
+
+
+def test_400_x_error_from_create_item(jproject: Path, double: JenkinsDouble, tmp_path: Path):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "deploy@v2.xml").write_text((REPO / "jenkins/jobs/deploy.xml").read_text())
+    result = mlci("jenkins", "apply", "--jobs-dir", str(jobs))
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        f"Error: Jenkins rejected POST {double.url}job/ml/createItem (400 Bad Request): "
+        "‘@’ is an unsafe character\n"
+    )
+
+
+def test_400_not_parameterized(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    result = mlci("jenkins", "build", "retrain", "-p", "X=1")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: Jenkins rejected POST {double.url}job/ml/job/retrain/buildWithParameters "
+        "(400 Bad Request): ml/retrain is not parameterized\n"
+    )
+
+
+def test_405_method_not_allowed(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    double.inject("POST", "/job/ml/job/deploy/buildWithParameters", 405, "Method Not Allowed")
+    result = mlci("jenkins", "build", "deploy", "-p", "MODEL_VERSION=1")
+    assert result.exit_code == 4
+    assert result.output == (
+        f"Error: Jenkins does not allow POST on {double.url}job/ml/job/deploy/buildWithParameters"
+        f" (405 Method Not Allowed): check that jenkins.url ({double.url}) is the controller's "
+        "own URL; a proxy or an http->https redirect turns a POST into a GET\n"
+    )
+
+
+def test_409_job_not_buildable(jproject: Path, double: JenkinsDouble):
+    applied(double)
+    job = double.get_job("ml/deploy")
+    job.set_config(job.config.replace(b"<disabled>false", b"<disabled>true"))
+    result = mlci("jenkins", "build", "deploy", "-p", "MODEL_VERSION=1")
+    assert result.exit_code == 4
+    assert result.output == (
+        f"Error: Jenkins refused POST {double.url}job/ml/job/deploy/buildWithParameters "
+        "(409 Conflict): ml/deploy is not buildable\n"
+    )
+
+
+def test_password_login_uses_the_session_bound_crumb(jproject, double: JenkinsDouble, monkeypatch):
+    monkeypatch.setenv("JENKINS_TOKEN", "admin-password")  # a password: crumbs are checked
+    result = mlci("jenkins", "apply")
+    assert result.exit_code == 0, result.output
+    assert [w[2] for w in double.writes()] == [200, 200, 200, 200]
+
+
+def test_403_crumb_rejected_suggests_a_token(jproject: Path, double: JenkinsDouble):
+    double.inject(
+        "POST",
+        "/createItem",
+        403,
+        "<html><body><p>No valid crumb was included in the request</p></body></html>",
+    )
+    result = mlci("jenkins", "apply")
+    assert result.exit_code == 4
+    assert result.output == (
+        f"Error: Jenkins refused POST {double.url}createItem (403 Forbidden: No valid crumb was "
+        "included in the request); put an API token, not a password, in JENKINS_TOKEN: token "
+        "requests need no crumb\n"
+    )
+
+
+def test_500_names_the_url_and_the_log(jproject: Path, double: JenkinsDouble):
+    double.inject("GET", "/job/ml/api/json", 500, "java.lang.NullPointerException")
+    result = mlci("jenkins", "apply", "--dry-run")
+    assert result.exit_code == 4
+    assert result.output == (
+        f"Error: Jenkins failed on GET {double.url}job/ml/api/json (500 Internal Server Error): "
+        "java.lang.NullPointerException; see the controller's log\n"
+    )
+
+
+def test_apply_json(jproject: Path, double: JenkinsDouble):
+    import json
+
+    result = mlci("jenkins", "apply", "--json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["dry_run"] is False
+    assert [(c["action"], c["name"]) for c in doc["changes"]] == [
+        ("create-folder", "ml"),
+        ("create", "ml/deploy"),
+        ("create", "ml/retrain"),
+        ("create", "ml/train"),
+    ]
+
+
+def test_connection_refused(jproject: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    point_at(jproject, f"http://127.0.0.1:{port}")
+    result = mlci("jenkins", "status", "deploy")
+    assert result.exit_code == 4
+    assert result.output == (
+        f"Error: cannot reach Jenkins at http://127.0.0.1:{port}/: connection refused (GET "
+        f"http://127.0.0.1:{port}/job/ml/job/deploy/lastBuild/wfapi/describe); start the "
+        "controller (scripts/jenkins-up.sh) or set jenkins.url in mlci.yaml "
+        "(or MLCI_JENKINS__URL)\n"
+    )
+
+
+def test_timeout(jproject: Path, double: JenkinsDouble):
+    point_at(jproject, double.url, timeout=0.3)
+    double.slow("/job/ml/", 1.0)
+    result = mlci("jenkins", "status", "deploy")
+    assert result.exit_code == 4
+    assert result.output == (
+        f"Error: Jenkins at {double.url} did not answer within 0.3 s (GET "
+        f"{double.url}job/ml/job/deploy/lastBuild/wfapi/describe); the controller may be "
+        "overloaded: retry, or raise jenkins.timeout in mlci.yaml\n"
+    )
+
+
+# ---------------------------------------------------------------- credentials
+
+
+CANARY_PASSWORD = "canary-9f8e7d6c5b4a-secret"
+CANARY_MLFLOW = "canary-mlflow-0a1b2c3d-secret"
+
+
+def test_credentials_apply_never_prints_a_secret(
+    jproject, double: JenkinsDouble, monkeypatch, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
+    applied(double)
+    monkeypatch.setenv("MLCI_REGISTRY_USER", "robot")
+    monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", CANARY_PASSWORD)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "tracker")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", CANARY_MLFLOW)
+    first = mlci("jenkins", "credentials", "apply")
+    assert first.exit_code == 0, first.output
+    assert first.output == (
+        "created: mlci-registry (store: ml)\n"
+        "created: mlci-mlflow (store: ml)\n"
+        "created: mlci-jenkins (store: ml)\n"
+    )
+    assert double.credential_secret("ml", "mlci-registry") == CANARY_PASSWORD
+    assert double.credential_secret("ml", "mlci-mlflow") == CANARY_MLFLOW
+
+    monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", CANARY_PASSWORD + "-rotated")
+    second = mlci("jenkins", "credentials", "apply")
+    assert second.exit_code == 0
+    assert second.output == (
+        "updated: mlci-registry (store: ml)\n"
+        "updated: mlci-mlflow (store: ml)\n"
+        "updated: mlci-jenkins (store: ml)\n"
+    )
+    assert double.credential_secret("ml", "mlci-registry") == CANARY_PASSWORD + "-rotated"
+    system = mlci("jenkins", "credentials", "apply", "--store", "system")
+    assert system.output.startswith("created: mlci-registry (store: system)\n")
+    assert double.credential_secret("ml", "mlci-jenkins") == ADMIN_TOKEN
+    for text in (first.output, second.output, system.output, caplog.text):
+        assert "canary" not in text
+        assert ADMIN_TOKEN not in text
+    assert "canary" not in double.get_job("ml").credentials["mlci-registry"].xml()
+
+
+def test_credentials_apply_needs_a_pair(jproject: Path, double: JenkinsDouble, monkeypatch):
+    monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", CANARY_PASSWORD)
+    result = mlci("jenkins", "credentials", "apply")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: MLCI_REGISTRY_USER is not set but MLCI_REGISTRY_PASSWORD "
+        "is: set both to create the Jenkins credential 'mlci-registry'\n"
+    )
+    assert double.writes() == []
+
+
+def test_credentials_apply_before_the_folder_exists(jproject, double: JenkinsDouble, monkeypatch):
+    monkeypatch.setenv("MLCI_REGISTRY_USER", "robot")
+    monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", CANARY_PASSWORD)
+    result = mlci("jenkins", "credentials", "apply")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "skipped mlci-mlflow: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD not set\n"
+    )
+    assert "Error: credentials store of 'ml' not found" in result.output
+    assert "canary" not in result.output
+
+
+# ---------------------------------------------------------------- lint and plugins
+
+
+@pytest.mark.parametrize("api", ["json", "text"])
+def test_lint_valid_jenkinsfiles(jproject: Path, double: JenkinsDouble, api: str):
+    files = [str(REPO / "Jenkinsfile"), str(REPO / "jenkins/deploy.Jenkinsfile")]
+    result = mlci("jenkins", "lint", "--api", api, *files)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{files[0]}: valid\n{files[1]}: valid\n"
+
+
+@pytest.mark.parametrize("api", ["json", "text"])
+def test_lint_reports_errors(jproject: Path, double: JenkinsDouble, api: str, tmp_path: Path):
+    bad = tmp_path / "Jenkinsfile"
+    bad.write_text(
+        "pipeline {\n    stages {\n        stage('x') {\n            echo 'hi'\n"
+        "        }\n    }\n    nonsense {\n    }\n}\n"
+    )
+    result = mlci("jenkins", "lint", "--api", api, str(bad))
+    assert result.exit_code == 1
+    prefix = "WorkflowScript: 1: " if api == "text" else ""
+    missing_agent = f'{prefix}Missing required section "agent" @ line 1, column 1.'
+    assert result.output.startswith(f"{bad}: invalid\n  {missing_agent}\n")
+    assert 'Expected one of "steps", "stages", or "parallel" for stage @ line 3' in (result.output)
+    assert 'Not a valid section definition: "nonsense"' in result.output
+    assert result.output.endswith(f"Error: the declarative linter rejected {bad}\n")
+
+
+def test_plugins_check(jproject: Path, double: JenkinsDouble):
+    from ml.jenkins.plugins import read_plugins_file
+
+    pinned = read_plugins_file(REPO / "jenkins/plugins.txt")
+    double.set_plugins({**pinned, "extra-plugin": "1.0"})
+    args = ("jenkins", "plugins", "check", "--plugins-file", str(REPO / "jenkins/plugins.txt"))
+    ok = mlci(*args)
+    assert ok.exit_code == 0
+    assert ok.output == f"all {len(pinned)} pinned plugins installed at their versions\n"
+    drifted = dict(pinned)
+    del drifted["lockable-resources"]
+    drifted["git"] = "4.0.0"
+    double.set_plugins(drifted)
+    bad = mlci(*args)
+    assert bad.exit_code == 1
+    assert bad.output == (
+        f"git: pinned {pinned['git']}, installed 4.0.0\n"
+        f"lockable-resources: pinned {pinned['lockable-resources']}, not installed\n"
+        f"Error: 2 of {len(pinned)} plugins differ from {REPO / 'jenkins/plugins.txt'}\n"
+    )

@@ -1,0 +1,364 @@
+"""Structure of the Jenkinsfiles, checked without a controller (tree-sitter-groovy parse).
+
+Every `sh` step must run an mlci command that exists in the live Click tree (with options the
+command has), registration is guarded to main, the deploy pipeline's approval has an id, a
+submitter group and a timeout, and no secret can be interpolated by Groovy.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import click
+import pytest
+import tree_sitter_groovy
+import yaml
+from tree_sitter import Language, Node, Parser
+
+from ml.cli import cli
+from ml.jenkins.jobs import (
+    JENKINS_CREDENTIALS_ID,
+    MLFLOW_CREDENTIALS_ID,
+    REGISTRY_CREDENTIALS_ID,
+)
+from ml.registry import tags
+from tests.conftest import REPO
+
+TRAINING = REPO / "Jenkinsfile"
+DEPLOY = REPO / "jenkins" / "deploy.Jenkinsfile"
+RETRAIN = REPO / "jenkins" / "retrain.Jenkinsfile"
+ALL = [TRAINING, DEPLOY, RETRAIN]
+# The only shell commands a stage may run besides mlci: the lint and unit-test entry points.
+OTHER_COMMANDS = {("make", "lint"), ("pytest", "tests/unit"), ("mkdir", "-p")}
+
+
+@dataclass
+class Call:
+    name: str
+    node: Node
+    src: bytes
+
+    def text(self, n: Node | None = None) -> str:
+        n = n or self.node
+        return self.src[n.start_byte : n.end_byte].decode()
+
+    def closure(self) -> Node | None:
+        return next((c for c in self.node.children if c.type == "closure"), None)
+
+    def first_arg(self) -> Node | None:
+        """The first argument, or the value of `script:` in the map form sh(script: ...)."""
+        args = next((c for c in self.node.children if c.type == "argument_list"), None)
+        if args is None:
+            return None
+        items = [c for c in args.children if c.type not in ("(", ")", ",")]
+        for item in items:
+            if item.type == "map_item" and self.text(item.children[0]) == "script":
+                return item.children[-1]
+        return items[0] if items else None
+
+
+@cache
+def parse(path: Path) -> tuple[Node, bytes]:
+    src = path.read_bytes()
+    tree = Parser(Language(tree_sitter_groovy.language())).parse(src)
+    return tree.root_node, src
+
+
+def calls(node: Node, src: bytes, name: str | None = None) -> list[Call]:
+    """Every method call / command-style call under `node`, in source order."""
+    out = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type in ("method_invocation", "juxt_function_call"):
+            ident = next((c for c in n.children if c.type == "identifier"), None)
+            if ident is not None:
+                called = src[ident.start_byte : ident.end_byte].decode()
+                if name is None or called == name:
+                    out.append(Call(called, n, src))
+        stack.extend(reversed(n.children))
+    return sorted(out, key=lambda c: c.node.start_byte)
+
+
+def string_value(call: Call, node: Node) -> tuple[str, bool]:
+    """(text without quotes, single-quoted?)."""
+    raw = call.text(node)
+    if node.type == "character_literal" or raw.startswith("'"):
+        return raw.strip("'"), True
+    return raw.strip('"'), False
+
+
+def stage(path: Path, title: str) -> Call:
+    root, src = parse(path)
+    for c in calls(root, src, "stage"):
+        arg = c.first_arg()
+        if arg is not None and string_value(c, arg)[0] == title:
+            return c
+    raise AssertionError(f"{path.name}: no stage('{title}')")
+
+
+def sh_scripts(path: Path, under: Node | None = None) -> list[tuple[str, bool]]:
+    root, src = parse(path)
+    out = []
+    for c in calls(under or root, src, "sh"):
+        arg = c.first_arg()
+        assert arg is not None, f"{path.name}: sh without a script at {c.node.start_point}"
+        out.append(string_value(c, arg))
+    return out
+
+
+def mlci_invocations(script: str) -> list[list[str]]:
+    """The argument lists of every `mlci ...` in a shell line (split at && ; | >)."""
+    out = []
+    for segment in re.split(r"&&|\|\||;|\||>", script):
+        words = shlex.split(segment)
+        if words and words[0] == "mlci":
+            out.append(words[1:])
+    return out
+
+
+def resolve(args: list[str]) -> tuple[list[str], click.Command, list[str]]:
+    """Walk the live Click tree as `mlci ARGS` would: (command path, leaf, leaf's args).
+
+    Fails on an unknown command or on arguments the leaf command does not take.
+    """
+    ctx = cli.make_context("mlci", list(args), resilient_parsing=True)
+    cmd: click.Command = cli
+    path: list[str] = []
+    rest = [*ctx._protected_args, *ctx.args]
+    while isinstance(cmd, click.Group):
+        name, sub, rest = cmd.resolve_command(ctx, rest)
+        assert sub is not None and name is not None, f"mlci {' '.join(args)}: not a command"
+        path.append(name)
+        ctx = sub.make_context(name, list(rest), parent=ctx, resilient_parsing=True)
+        cmd = sub
+        if isinstance(sub, click.Group):
+            rest = [*ctx._protected_args, *ctx.args]
+    assert not ctx.args, f"mlci {' '.join(args)}: unexpected extra arguments {ctx.args}"
+    return path, cmd, list(rest)
+
+
+def used_commands() -> list[tuple[str, list[str]]]:
+    out = []
+    for path in ALL:
+        for script, _ in sh_scripts(path):
+            out.extend((path.name, inv) for inv in mlci_invocations(script))
+    return out
+
+
+# ---------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_parses_and_is_declarative_with_agent_none(path: Path):
+    root, src = parse(path)
+    assert not root.has_error, f"{path}: tree-sitter-groovy could not parse it"
+    pipeline = calls(root, src, "pipeline")
+    assert pipeline, f"{path.name}: no pipeline block"
+    assert re.search(r"^pipeline \{\n    agent none\n", src.decode(), re.M), (
+        f"{path.name}: the pipeline must start with `agent none` so nothing is held while waiting"
+    )
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_sh_step_runs_mlci_or_the_lint_and_test_entry_points(path: Path):
+    for script, _ in sh_scripts(path):
+        for segment in re.split(r"&&|\|\||;|\||>", script):
+            words = shlex.split(segment)
+            if not words or words[0] == "mlci" or segment.strip().startswith("build/"):
+                continue
+            assert tuple(words[:2]) in OTHER_COMMANDS, (
+                f"{path.name}: sh '{script}' runs {words[0]!r}; stages run one mlci command"
+            )
+        assert mlci_invocations(script) or script.split()[:2] in (
+            ["make", "lint"],
+            ["pytest", "tests/unit"],
+        )
+
+
+def test_every_mlci_command_exists_with_its_options():
+    """Each mlci invocation resolves in the live Click tree, and its options exist there."""
+    problems = []
+    for filename, args in used_commands():
+        try:
+            path, leaf, rest = resolve(args)
+        except (AssertionError, click.UsageError) as e:
+            problems.append(f"{filename}: mlci {' '.join(args)}: {e}")
+            continue
+        known = {opt for p in leaf.params for opt in (*p.opts, *p.secondary_opts)}
+        for word in rest:
+            if word.startswith("--") and word.split("=")[0] not in known:
+                problems.append(f"{filename}: mlci {' '.join(path)} has no option {word}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_pipelines_use_the_agreed_commands():
+    joined = [" ".join(args) for _, args in used_commands()]
+    for expected in (
+        "data validate",
+        "train",
+        "evaluate",
+        "model register",
+        "model show",
+        "model approve",
+        "model build",
+        "model push",
+        "deploy staging",
+        "deploy status",
+        "deploy production",
+        "ct check --trigger",
+    ):
+        assert any(j == expected or j.startswith(expected + " ") for j in joined), expected
+
+
+def test_registration_is_guarded_to_main_and_names_the_version():
+    register = stage(TRAINING, "Register")
+    closure = register.closure()
+    assert closure is not None
+    when = calls(closure, register.src, "when")
+    assert when, "stage Register needs a when block"
+    guard = register.text(when[0].node)
+    assert re.search(r"branch 'main'", guard)
+    assert re.search(r"not \{ changeRequest\(\) \}", guard)
+    assert [s for s, _ in sh_scripts(TRAINING, closure)] == [
+        "mkdir -p build/register && mlci model register --json > build/register/model_version.json"
+    ]
+    body = register.text(closure)
+    assert "currentBuild.description" in body
+    assert "build/register/model_version.json" in body
+    # nothing else in the training pipeline registers
+    others = [s for s, _ in sh_scripts(TRAINING) if "model register" in s]
+    assert len(others) == 1
+
+
+def test_training_options_parameters_trigger_and_reports():
+    text = TRAINING.read_text()
+    for needle in (
+        "timeout(",
+        "timestamps()",
+        "buildDiscarder(logRotator(",
+        "disableConcurrentBuilds(abortPrevious: true)",
+        "booleanParam(name: 'FORCE_RETRAIN'",
+        "string(name: 'DATASET_VERSION'",
+        "string(name: 'RETRAIN_REASON'",
+        "cron(",
+        "filename 'ci.Dockerfile'",
+        "dir 'docker'",
+    ):
+        assert needle in text, needle
+    root, src = parse(TRAINING)
+    always = calls(root, src, "always")
+    assert always, "post { always { ... } } is missing"
+    body = Call("always", always[0].node, src).text()
+    assert "junit" in body and "archiveArtifacts" in body
+    for report in ("build/validate", "build/evaluate"):
+        assert report in body
+
+
+def test_deploy_approval_has_id_submitter_and_timeout():
+    approval = stage(DEPLOY, "Approval")
+    closure = approval.closure()
+    assert closure is not None
+    inputs = calls(closure, approval.src, "input")
+    assert inputs, "the Approval stage needs an input directive"
+    block = approval.text(inputs[0].node)
+    assert re.search(r"\bid 'promote'", block)
+    assert re.search(r"\bsubmitter 'ml-approvers'", block)
+    assert re.search(r"\bsubmitterParameter 'APPROVER'", block)
+    options = calls(closure, approval.src, "options")
+    assert options and "timeout(" in approval.text(options[0].node), (
+        "the approval stage's options need a timeout (it bounds the wait for the input)"
+    )
+    steps = approval.text(closure)
+    assert "milestone(" in steps and "lock(" in steps
+    assert sh_scripts(DEPLOY, closure) == [
+        (
+            'mlci model approve "$MODEL_VERSION" --name "$MODEL_NAME" --by "$APPROVER" '
+            '--reason "$REASON"',
+            True,
+        )
+    ]
+
+
+def test_deploy_order_milestones_lock_and_gate_check():
+    text = DEPLOY.read_text()
+    order = [
+        text.index(f"stage('{s}')")
+        for s in (
+            "Verify gate",
+            "Approval",
+            "Release",
+            "Build image",
+            "Push image",
+            "Deploy staging",
+            "Smoke test",
+            "Promote",
+        )
+    ]
+    assert order == sorted(order)
+    assert "lock(resource: 'model-registry')" in text
+    assert len(re.findall(r"milestone\(", text)) >= 2
+    # the gate check spells the registry vocabulary exactly as ml/registry/tags.py does
+    assert f"mv.tags['{tags.GATE_VERDICT}'] != '{tags.GateVerdict.PASSED}'" in text
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_no_secret_is_interpolated_by_groovy(path: Path):
+    root, src = parse(path)
+    secret_vars = set()
+    for binding in calls(root, src, "usernamePassword") + calls(root, src, "string"):
+        for m in re.finditer(
+            r"(usernameVariable|passwordVariable|variable): '(\w+)'",
+            Call("", binding.node, src).text(),
+        ):
+            secret_vars.add(m.group(2))
+    for wc in calls(root, src, "withCredentials"):
+        closure = wc.closure()
+        assert closure is not None
+        for script, single in sh_scripts(path, closure):
+            assert single, (
+                f'{path.name}: sh "{script}" inside withCredentials must be single-quoted'
+            )
+    for script, single in sh_scripts(path):
+        if not single:
+            leaked = [v for v in secret_vars if re.search(rf"\$\{{?{v}\b", script)]
+            assert not leaked, f'{path.name}: Groovy interpolates {leaked} in sh "{script}"'
+    assert "echo $MLCI_REGISTRY_PASSWORD" not in src.decode()
+
+
+def test_credential_ids_match_casc_and_the_cli():
+    ids = set()
+    for path in ALL:
+        ids |= set(re.findall(r"credentialsId: '([\w-]+)'", path.read_text()))
+    known = {REGISTRY_CREDENTIALS_ID, MLFLOW_CREDENTIALS_ID, JENKINS_CREDENTIALS_ID}
+    assert ids and ids <= known
+    casc = yaml.safe_load((REPO / "jenkins" / "casc.yaml").read_text())
+    domain = casc["credentials"]["system"]["domainCredentials"][0]["credentials"]
+    casc_ids = {next(iter(c.values()))["id"] for c in domain}
+    assert known <= casc_ids
+
+
+def test_job_definitions_point_at_the_jenkinsfiles_and_declare_their_parameters(project):
+    from ml.config import load_settings
+    from ml.jenkins.jobs import load_definitions
+
+    settings = load_settings(project, {"MLCI_JENKINS__SCM_URL": "https://git.example/r.git"})
+    defs = {d.name: d.config_xml for d in load_definitions(settings, REPO / "jenkins" / "jobs")}
+    assert set(defs) == {"ml/train", "ml/deploy", "ml/retrain"}
+    for name, jenkinsfile in (
+        ("ml/train", "Jenkinsfile"),
+        ("ml/deploy", "jenkins/deploy.Jenkinsfile"),
+        ("ml/retrain", "jenkins/retrain.Jenkinsfile"),
+    ):
+        assert f"<scriptPath>{jenkinsfile}</scriptPath>" in defs[name]
+        assert (REPO / jenkinsfile).is_file()
+    top = DEPLOY.read_text().split("stages {")[0]  # pipeline parameters, not the input's
+    declared = re.findall(r"string\(name: '(\w+)'", top)
+    in_xml = re.findall(r"<name>(\w+)</name>\s*<description>", defs["ml/deploy"])
+    assert declared == in_xml == ["MODEL_NAME", "MODEL_VERSION"]
+    assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/deploy"]
+    assert f"defaultValue: '{settings.mlflow.model_name}'" in DEPLOY.read_text()
