@@ -6,6 +6,7 @@ field, so a model version's `dataset.digest` can be matched against the DVC hist
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,13 +55,88 @@ def resolve_dataset(settings: Settings, source: str | Path | None = None) -> Dat
     return DatasetVersion(version=path.stem, path=path, digest=file_digest(path))
 
 
+class UnreadableCsv(InputError):
+    """The file is not a well-formed CSV: empty, no header, or rows with the wrong field count.
+
+    `check` names the structural check that failed, for reports that list it as a testcase.
+    """
+
+    check = "file is a readable CSV"
+
+
+def csv_header(path: Path) -> list[str]:
+    """The column names on the first line; raises UnreadableCsv for an empty or binary file."""
+    with path.open("r", encoding="utf-8-sig", errors="strict", newline="") as fh:
+        try:
+            first = next(csv.reader(fh), None)
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise UnreadableCsv(f"{path}: not a readable CSV: {e}") from None
+    if not first or not any(name.strip() for name in first):
+        raise UnreadableCsv(
+            f"{path}: file is empty (expected a CSV with a header row and data rows)"
+        )
+    return first
+
+
+def _first_bad_row(path: Path, width: int) -> str:
+    """Locate the first row whose field count differs from the header (slow; error path only)."""
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        for line_no, row in enumerate(csv.reader(fh), start=1):
+            if row and len(row) != width:
+                return f"line {line_no} has {len(row)} fields, the header has {width}"
+    return "the CSV parser rejected a row"
+
+
+def _ends_without_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, 2)
+        return fh.read(1) != b"\n"
+
+
+def read_csv(path: Path, dtype: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read a CSV strictly: every row must have as many fields as the header.
+
+    pandas' default parser pads short rows with NaN, which hides a file cut mid-row; the pyarrow
+    parser rejects them (and reads several times faster on big files). `dtype` entries for
+    columns the file lacks are ignored, so a missing column is reported by the contract.
+    """
+    header = csv_header(path)
+    dtypes = {c: t for c, t in (dtype or {}).items() if c in header}
+    try:
+        return pd.read_csv(path, dtype=dtypes, engine="pyarrow")
+    except pd.errors.EmptyDataError:
+        raise UnreadableCsv(f"{path}: file is empty (expected a CSV with a header row)") from None
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
+        text = str(e)
+        if "columns, got" in text or "Expected" in text:
+            where = _first_bad_row(path, len(header))
+            tail = (
+                " (the last row is incomplete: file cut mid-row?)"
+                if (
+                    _ends_without_newline(path)
+                    and where.startswith("line")
+                    and _is_last_line(path, where)
+                )
+                else ""
+            )
+            raise UnreadableCsv(f"{path}: malformed CSV: {where}{tail}") from None
+        raise UnreadableCsv(f"{path}: not a readable CSV: {text.splitlines()[0]}") from None
+
+
+def _is_last_line(path: Path, where: str) -> bool:
+    line_no = int(where.split()[1])
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh) == line_no
+
+
 def read_frame(dataset: DatasetVersion, settings: Settings) -> pd.DataFrame:
-    """Read the CSV with the contract's categorical columns as strings and IDs kept verbatim."""
+    """Read the CSV with the contract's categorical columns as strings and IDs kept verbatim.
+
+    Strict: a row with the wrong number of fields raises UnreadableCsv (an InputError).
+    """
     dtypes = {c: "string" for c in settings.data.features.categorical}
     dtypes[settings.data.id_column] = "string"
-    try:
-        return pd.read_csv(dataset.path, dtype=dtypes, keep_default_na=True)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{dataset.path}: file is empty (expected a CSV with a header row)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        raise InputError(f"{dataset.path}: not a readable CSV: {e}") from None
+    return read_csv(dataset.path, dtypes)

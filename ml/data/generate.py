@@ -9,6 +9,7 @@ Both stay inside the data contract: drift is a retraining signal, not a contract
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ PROFILES: dict[str, Profile] = {
     "2025Q2": Profile((0.62, 0.22, 0.16), (0.25, 0.60, 0.15), 9.0, 1.9, 1.6, 0.012),
 }
 DEFAULT_SEEDS = {"2025Q1": 20250101, "2025Q2": 20250401}
+BUNDLED_ROWS = 20_000  # rows of the committed snapshots under data/snapshots/
 
 
 def generate(rows: int, seed: int, profile: str = "2025Q1", id_offset: int = 0) -> pd.DataFrame:
@@ -89,19 +91,38 @@ def generate(rows: int, seed: int, profile: str = "2025Q1", id_offset: int = 0) 
     )
 
 
-def write_snapshot(path: Path, rows: int, seed: int, profile: str, chunk_rows: int = 200_000) -> Path:
-    """Write a snapshot CSV in chunks (so a 1M-row variant needs little memory)."""
+def write_snapshot(
+    path: Path,
+    rows: int,
+    seed: int,
+    profile: str,
+    chunk_rows: int = 200_000,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write a snapshot CSV in chunks (so a 1M-row variant needs little memory).
+
+    Byte-identical for the same (rows, seed, profile, chunk_rows). The file appears under its
+    final name only when complete; `on_progress(written, rows)` is called after every chunk.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".part")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        written = 0
-        chunk = 0
-        while written < rows:
-            n = min(chunk_rows, rows - written)
-            df = generate(n, seed + chunk, profile, id_offset=written)
-            df.to_csv(fh, index=False, header=(written == 0), float_format="%.2f",
-                      lineterminator="\n")
-            written += n
-            chunk += 1
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            written = 0
+            chunk = 0
+            while written < rows:
+                n = min(chunk_rows, rows - written)
+                df = generate(n, seed + chunk, profile, id_offset=written)
+                df.to_csv(
+                    fh, index=False, header=(written == 0), float_format="%.2f", lineterminator="\n"
+                )
+                written += n
+                chunk += 1
+                if on_progress:
+                    on_progress(written, rows)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
