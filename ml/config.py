@@ -138,6 +138,9 @@ class EnvironmentSettings(_Section):
     )
     port: int = Field(description="stable published port clients call", gt=0, lt=65536)
     bind: str = Field("0.0.0.0", description="host address the stable port is published on")
+    check_host: str | None = Field(
+        None, description="where mlci reaches ports published by docker_host (default: its host)"
+    )
     container: str = Field(description="name of the serving container")
     alias: str | None = Field(None, description="registry alias set on success (default per env)")
     requires: str | None = Field(

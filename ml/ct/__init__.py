@@ -1,1 +1,1 @@
-"""ct stage."""
+"""Continuous training: decide from new data, performance and drift whether to retrain."""

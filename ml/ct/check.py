@@ -1,0 +1,271 @@
+"""`mlci ct check`: should the model be retrained, and why.
+
+Three signals, each compared with a bound from `ct` in mlci.yaml, all reported every time:
+- new_data:    the newest dataset's digest differs from the champion's `dataset.digest` tag;
+- performance: the champion, scored on the newest labelled snapshot, is below `ct.performance.min`
+               (default `evaluate.min[metric]`) or fell more than `max_drop` below the value
+               recorded at its evaluation (`test_<metric>` on its run);
+- drift:       at least `min_features` features drift (PSI or KS / chi-square, see drift.py)
+               between the champion's training snapshot and the newest one.
+Any triggered signal means "retrain" (exit code RETRAIN_EXIT_CODE); otherwise "no action" (0).
+Without a champion there is nothing to compare: the decision is "retrain", reason no_champion.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml.config import Settings
+from ml.ct.drift import FeatureDrift, feature_drift, plot_drift
+from ml.data.dataset import DatasetVersion, read_frame, resolve_dataset
+from ml.errors import InputError
+from ml.registry import tags
+
+# Not an error: a successful check whose answer is "retrain". Distinct from ml.errors' 1-5.
+RETRAIN_EXIT_CODE = 10
+CT_DIR = "ct"
+
+
+@dataclass
+class Signal:
+    name: str
+    triggered: bool
+    value: Any
+    bound: Any
+    detail: str
+    evaluated: bool = True
+
+
+@dataclass
+class CtReport:
+    dataset: dict[str, str]
+    champion: dict[str, Any] | None
+    signals: list[Signal]
+    drift: list[FeatureDrift] = field(default_factory=list)
+    plot: str | None = None
+    triggered_build: dict[str, Any] | None = None
+
+    @property
+    def reasons(self) -> list[str]:
+        out = [s.name for s in self.signals if s.triggered]
+        return out if self.champion is not None else ["no_champion", *out]
+
+    @property
+    def retrain(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def decision(self) -> str:
+        return "retrain" if self.retrain else "no_action"
+
+    @property
+    def exit_code(self) -> int:
+        return RETRAIN_EXIT_CODE if self.retrain else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "exit_code": self.exit_code,
+            "reasons": self.reasons,
+            "dataset": self.dataset,
+            "champion": self.champion,
+            "signals": [asdict(s) for s in self.signals],
+            "drift": {"features": [d.to_dict() for d in self.drift], "plot": self.plot},
+            "triggered_build": self.triggered_build,
+        }
+
+
+def latest_dataset(settings: Settings) -> DatasetVersion:
+    """The newest snapshot: the greatest version name in data.dir (2025Q2 > 2025Q1)."""
+    folder = settings.path(settings.data.dir)
+    found = sorted(folder.glob("*.csv"))
+    if not found:
+        raise InputError(f"{folder}: no dataset snapshots (*.csv); check data.dir in mlci.yaml")
+    return resolve_dataset(settings, found[-1])
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, 6)
+
+
+def _new_data_signal(dataset: DatasetVersion, champ: Any) -> Signal:
+    if champ is None:
+        return Signal(
+            "new_data", False, dataset.digest, None, "no champion to compare with", evaluated=False
+        )
+    trained = champ.tags.get(tags.DATASET_DIGEST)
+    changed = trained != dataset.digest
+    detail = (
+        f"{dataset.version} ({dataset.digest}) differs from the champion's training data "
+        f"{champ.tags.get(tags.DATASET_VERSION, '?')} ({trained})"
+        if changed
+        else f"{dataset.version} is the champion's training data"
+    )
+    return Signal("new_data", changed, dataset.digest, trained, detail)
+
+
+def _performance_signal(
+    settings: Settings, registry: Any, champ: Any, dataset: DatasetVersion, frame: Any
+) -> Signal:
+    from ml.evaluate.metrics import DIRECTION, compute_metrics, positive_proba
+    from ml.train.data import features, labels
+
+    cfg = settings.ct.performance
+    metric = cfg.metric or settings.evaluate.primary_metric
+    if champ is None:
+        return Signal("performance", False, None, None, "no champion to score", evaluated=False)
+    direction = DIRECTION.get(metric, 1)
+    bounds = settings.evaluate.min if direction > 0 else settings.evaluate.max
+    floor = cfg.min if cfg.min is not None else bounds.get(metric)
+    y = labels(frame, settings, dataset.path)
+    model = registry.load_model(champ.name, champ.version)
+    value = compute_metrics(y, positive_proba(model, features(frame, settings)))[metric]
+    recorded = None
+    if champ.run_id:
+        run = registry.client.get_run(champ.run_id)
+        recorded = run.data.metrics.get(f"test_{metric}")
+    problems = []
+    if floor is not None and (value - floor) * direction < 0:
+        problems.append(
+            f"{metric} {value:.4f} is {'below' if direction > 0 else 'above'} the bound {floor:.4f}"
+        )
+    drop = None if recorded is None else (recorded - value) * direction
+    if drop is not None and drop > cfg.max_drop:
+        problems.append(
+            f"{metric} fell {drop:.4f} from its recorded {recorded:.4f} "
+            f"(more than {cfg.max_drop:g})"
+        )
+    detail = "; ".join(problems) or (
+        f"{metric} {value:.4f} on {dataset.version} (recorded "
+        f"{'n/a' if recorded is None else f'{recorded:.4f}'}, bound "
+        f"{'n/a' if floor is None else f'{floor:.4f}'}, max drop {cfg.max_drop:g})"
+    )
+    return Signal(
+        "performance",
+        bool(problems),
+        {metric: _finite(value), "recorded": recorded, "drop": _finite(drop)},
+        {"min" if direction > 0 else "max": floor, "max_drop": cfg.max_drop},
+        detail,
+    )
+
+
+def _drift_signal(
+    settings: Settings, champ: Any, dataset: DatasetVersion, frame: Any, out_dir: Path
+) -> tuple[Signal, list[FeatureDrift], str | None]:
+    cfg = settings.ct.drift
+    if champ is None:
+        return (
+            Signal("drift", False, None, None, "no champion: no reference data", evaluated=False),
+            [],
+            None,
+        )
+    ref_version = champ.tags.get(tags.DATASET_VERSION)
+    ref_path = settings.dataset_path(ref_version) if ref_version else None
+    if ref_path is None or not ref_path.exists():
+        return (
+            Signal(
+                "drift",
+                False,
+                None,
+                cfg.min_features,
+                f"reference snapshot {ref_version!r} of the champion not found "
+                f"({ref_path}); drift not evaluated",
+                evaluated=False,
+            ),
+            [],
+            None,
+        )
+    reference = resolve_dataset(settings, ref_path)
+    results = feature_drift(read_frame(reference, settings), frame, settings.data.features, cfg)
+    drifted = [d.feature for d in results if d.drifted]
+    plot = plot_drift(
+        read_frame(reference, settings),
+        frame,
+        results,
+        out_dir / "drift.png",
+        (reference.version, dataset.version),
+        cfg.bins,
+    )
+    triggered = len(drifted) >= cfg.min_features
+    detail = f"{len(drifted)} of {len(results)} features drift from {reference.version}" + (
+        f": {', '.join(drifted)}" if drifted else ""
+    )
+    return (Signal("drift", triggered, len(drifted), cfg.min_features, detail), results, str(plot))
+
+
+def run_check(settings: Settings, dataset: str | None = None) -> CtReport:
+    """Evaluate every configured signal for `dataset` (default: the newest snapshot)."""
+    from ml.registry import ModelRegistry
+
+    ds = resolve_dataset(settings, dataset) if dataset else latest_dataset(settings)
+    registry = ModelRegistry(settings)
+    champ = registry.champion()
+    frame = read_frame(ds, settings)
+    out_dir = settings.build_dir / CT_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    enabled = set(settings.ct.signals)
+    signals: list[Signal] = []
+    drift: list[FeatureDrift] = []
+    plot = None
+    if "new_data" in enabled:
+        signals.append(_new_data_signal(ds, champ))
+    if "performance" in enabled:
+        signals.append(_performance_signal(settings, registry, champ, ds, frame))
+    if "drift" in enabled:
+        sig, drift, plot = _drift_signal(settings, champ, ds, frame, out_dir)
+        signals.append(sig)
+    champion = (
+        None
+        if champ is None
+        else {
+            "name": champ.name,
+            "version": champ.version,
+            "dataset_version": champ.tags.get(tags.DATASET_VERSION),
+            "dataset_digest": champ.tags.get(tags.DATASET_DIGEST),
+        }
+    )
+    report = CtReport(
+        dataset={"version": ds.version, "digest": ds.digest, "path": str(ds.path)},
+        champion=champion,
+        signals=signals,
+        drift=drift,
+        plot=plot,
+    )
+    write_report(settings, report)
+    return report
+
+
+def write_report(settings: Settings, report: CtReport) -> Path:
+    path = settings.build_dir / CT_DIR / "report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def trigger_training(settings: Settings, report: CtReport) -> dict[str, Any]:
+    """Queue the training job (ct.job under jenkins.folder) with the reasons and dataset."""
+    from ml.jenkins.builds import full_job_name, start
+    from ml.jenkins.client import JenkinsClient
+
+    client = JenkinsClient.from_settings(settings)
+    job = full_job_name(settings, settings.ct.job)
+    params = {
+        "DATASET_VERSION": report.dataset["version"],
+        "RETRAIN_REASON": ",".join(report.reasons),
+        "FORCE_RETRAIN": "true",
+    }
+    queued = start(client, job, params, wait=False)
+    report.triggered_build = {
+        "job": job,
+        "queue_id": queued.queue_id,
+        "parameters": params,
+        "url": f"{settings.jenkins.url.rstrip('/')}/queue/item/{queued.queue_id}/"
+        if queued.queue_id
+        else None,
+    }
+    write_report(settings, report)
+    return report.triggered_build

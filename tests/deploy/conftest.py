@@ -1,0 +1,196 @@
+"""Deploy test fixtures: three pushed serving images and a registry with three model versions.
+
+Images are built from tests/deploy/serving_image (a stdlib stand-in for the model server, so the
+tests do not depend on training) and pushed to the loopback registry, so deploys pull by digest
+exactly as in production. Version 3 serves shifted probabilities: its smoke test must fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml.registry import tags
+from tests.conftest import REPO, need_service, write_project
+from tests.fixtures.mlflow_server import free_port
+
+REGISTRY = os.environ.get("MLCI_TEST_REGISTRY", "127.0.0.1:5000")
+IMAGE_REPO = f"{REGISTRY}/mlci-test/serve"
+MODEL = "churn-classifier"
+BIASES = {"1": 0.0, "2": 0.0, "3": 0.7}
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    ref: str
+    digest: str
+
+
+def registry_credentials() -> tuple[str, str]:
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3)
+    except urllib.error.HTTPError as e:
+        if e.code != 401:
+            need_service(f"registry {REGISTRY} answered HTTP {e.code}")
+    except OSError as e:
+        need_service(f"no image registry at {REGISTRY} ({e}); run scripts/start-registry.sh")
+    user = os.environ.get("MLCI_REGISTRY_USER", "mlci")
+    password = os.environ.get("MLCI_REGISTRY_PASSWORD")
+    pw_file = REPO / ".mlci" / "registry" / "password"
+    if not password and pw_file.exists():
+        password = pw_file.read_text().strip()
+    if not password:
+        need_service(f"no registry password (MLCI_REGISTRY_PASSWORD or {pw_file})")
+    return user, password
+
+
+@pytest.fixture(scope="session")
+def pushed_images(docker_client) -> dict[str, PushedImage]:
+    """version -> image pushed to the loopback registry (built once per session)."""
+    user, password = registry_credentials()
+    auth = {"username": user, "password": password}
+    out = {}
+    for version, bias in BIASES.items():
+        tag = f"{IMAGE_REPO}:v{version}"
+        docker_client.images.build(
+            path=str(Path(__file__).parent / "serving_image"),
+            tag=tag,
+            rm=True,
+            pull=False,
+            buildargs={"MODEL_VERSION": version, "MODEL_BIAS": str(bias)},
+        )
+        for line in docker_client.images.push(
+            IMAGE_REPO, tag=f"v{version}", auth_config=auth, stream=True, decode=True
+        ):
+            if "error" in line:
+                pytest.fail(f"push {tag}: {line['error']}")
+        digests = docker_client.images.get(tag).attrs["RepoDigests"]
+        digest = next(d for d in digests if d.startswith(IMAGE_REPO + "@")).split("@")[1]
+        out[version] = PushedImage(ref=tag, digest=digest)
+    return out
+
+
+def expected_probability(row: dict) -> float:
+    z = 0.05 * (float(row["monthly_charges"]) - 60) - 0.04 * (float(row["tenure_months"]) - 24)
+    return 1 / (1 + math.exp(-z))
+
+
+def smoke_samples(n: int = 10) -> dict:
+    """Recorded samples in the layout `mlci evaluate` writes (evaluate/smoke_samples.json)."""
+    frame = pd.read_csv(REPO / "data" / "snapshots" / "2025Q1.csv", nrows=n)
+    rows = json.loads(frame.drop(columns=["churned"]).to_json(orient="records"))
+    samples = []
+    for row in rows:
+        ident = row.pop("customer_id")
+        p = expected_probability(row)
+        samples.append(
+            {
+                "id": ident,
+                "features": row,
+                "label": 0,
+                "prediction": int(p >= 0.5),
+                "probability": p,
+            }
+        )
+    return {"run_id": "test", "model_uri": "runs:/test/model", "samples": samples}
+
+
+@dataclass
+class DeployProject:
+    config: Path
+    staging_port: int
+    production_port: int
+    prefix: str
+
+
+def register_versions(
+    tracking_uri: str,
+    images: dict[str, PushedImage],
+    tmp: Path,
+    approved: tuple[str, ...] = ("1", "2", "3"),
+    without_image: tuple[str, ...] = (),
+) -> None:
+    """Create model versions 1..N with smoke samples, approval and image tags, as mlci would."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    exp = client.create_experiment("churn", artifact_location=str(tmp / "artifacts"))
+    client.create_registered_model(MODEL)
+    samples = tmp / "evaluate" / "smoke_samples.json"
+    samples.parent.mkdir(parents=True, exist_ok=True)
+    samples.write_text(json.dumps(smoke_samples()))
+    for version in sorted(images):
+        run = client.create_run(exp)
+        client.log_artifact(run.info.run_id, str(samples), artifact_path="evaluate")
+        client.set_terminated(run.info.run_id)
+        mv = client.create_model_version(
+            MODEL, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
+        )
+        assert str(mv.version) == version
+        status = tags.ApprovalStatus.APPROVED if version in approved else "pending"
+        client.set_model_version_tag(MODEL, version, tags.APPROVAL_STATUS, status)
+        if version not in without_image:
+            client.set_model_version_tag(MODEL, version, tags.IMAGE_REF, images[version].ref)
+            client.set_model_version_tag(MODEL, version, tags.IMAGE_DIGEST, images[version].digest)
+
+
+@pytest.fixture
+def deploy_project(tmp_path, monkeypatch, docker_client, pushed_images):
+    """A project whose staging/production are private to this test; cleaned up afterwards."""
+    for var in [v for v in os.environ if v.startswith("MLCI_")]:
+        monkeypatch.delenv(var)
+    user, password = registry_credentials()
+    monkeypatch.setenv("MLCI_REGISTRY_USER", user)
+    monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", password)
+    prefix = f"mlcitest-{uuid.uuid4().hex[:8]}"
+    ports = free_port(), free_port()
+    env = {
+        "ready_timeout": 30,
+        "drain_seconds": 0.5,
+        "stop_timeout": 5,
+        "cpus": 0.5,
+        "memory": "128m",
+        "bind": "127.0.0.1",
+        "smoke": {"tolerance": 1e-6},
+    }
+    config = write_project(
+        tmp_path / "proj",
+        {
+            "mlflow.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "environments": {
+                "staging": {**env, "port": ports[0], "container": f"{prefix}-staging"},
+                "production": {
+                    **env,
+                    "port": ports[1],
+                    "container": f"{prefix}-production",
+                    "requires": "staging",
+                },
+            },
+        },
+    )
+    monkeypatch.setenv("MLCI_CONFIG", str(config))
+    monkeypatch.chdir(config.parent)
+    register_versions(f"sqlite:///{tmp_path / 'mlflow.db'}", pushed_images, tmp_path)
+    yield DeployProject(
+        config=config, staging_port=ports[0], production_port=ports[1], prefix=prefix
+    )
+    for c in docker_client.containers.list(all=True):
+        if c.name.startswith(prefix):
+            c.remove(force=True)
+    for n in docker_client.networks.list():
+        if n.name.startswith(prefix):
+            n.remove()
+    for v in docker_client.volumes.list():
+        if v.name.startswith(prefix):
+            v.remove(force=True)
