@@ -73,3 +73,18 @@ def progress(message: str) -> None:
     """A progress line on stderr, so stdout stays parseable."""
     click.echo(message, err=True)
     sys.stderr.flush()
+
+
+def model_version_arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`[NAME] VERSION` for commands about one model version; NAME defaults to
+    mlflow.model_name. The wrapped function receives `name` (or None) and `version`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, name_or_version: str, version: str | None, **kwargs: Any) -> Any:
+        name, version_ = (
+            (name_or_version, version) if version is not None else (None, name_or_version)
+        )
+        return fn(*args, name=name, version=version_, **kwargs)
+
+    wrapper = click.argument("version", required=False, metavar="")(wrapper)
+    return click.argument("name_or_version", metavar="[NAME] VERSION")(wrapper)
