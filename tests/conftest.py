@@ -77,7 +77,7 @@ def docker_client():
 
         client = docker.from_env(timeout=30)
         client.ping()
-    except Exception as e:  # noqa: BLE001 - any failure means no usable engine
+    except Exception as e:
         need_service(f"no Docker Engine answers ({e.__class__.__name__}: {e})")
     return client
 
@@ -86,6 +86,11 @@ def docker_client():
 def repo_copy(tmp_path: Path) -> Path:
     """A copy of the repository's tracked configuration files, for tests that edit them."""
     dest = tmp_path / "repo"
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".mlci", "build", "node_modules", "__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".mlci", "build", "node_modules", "__pycache__", "*.egg-info"
+        ),
+    )
     return dest

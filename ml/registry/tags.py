@@ -1,6 +1,7 @@
 """The registry vocabulary: every alias and model-version tag mlci reads or writes, in one place.
 
-MLflow 3 uses aliases and tags instead of stages. docs/registry.md explains each entry.
+MLflow 3 uses aliases and tags instead of stages. docs/registry.md explains each entry. Other
+modules import these names; no alias or tag string is spelled anywhere else.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from enum import StrEnum
 CHALLENGER = "challenger"  # latest version that passed the evaluation gate
 CHAMPION = "champion"  # the version serving in production
 STAGING = "staging"  # the version serving in staging
+ALIASES = (CHALLENGER, STAGING, CHAMPION)
 
 
 class ApprovalStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+
+
+class GateVerdict(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
 
 
 # Model-version tags
@@ -32,6 +39,24 @@ DATASET_DIGEST = "dataset.digest"
 RUN_ID = "mlflow.run_id"
 REGISTERED_AT = "registered.at"
 GATE_VERDICT = "gate.verdict"
+GATE_PRIMARY_METRIC = "gate.primary_metric"  # "roc_auc=0.8312": the primary metric at the gate
 IMAGE_REF = "image.ref"
 IMAGE_DIGEST = "image.digest"
 LOCK_HASH = "env.lock_hash"
+PROMOTED_BY = "promoted.by"  # who last moved `champion` to this version
+PROMOTED_AT = "promoted.at"
+
+# Tags on the training run (the same facts, set at training time so a run is traceable even
+# before it is registered), plus the run's own bookkeeping.
+RUN_DATASET_PATH = "dataset.path"
+RUN_SPLIT_TEST_IDS = "split.test_ids_sha256"  # sha256 of the held-out IDs, in split order
+RUN_MODEL_URI = "mlci.model_uri"
+RUN_STAGE = "mlci.stage"
+RUN_TAGS_FROM_TRAINING = (
+    GIT_COMMIT,
+    GIT_BRANCH,
+    GIT_DIRTY,
+    DATASET_VERSION,
+    DATASET_DIGEST,
+    LOCK_HASH,
+)

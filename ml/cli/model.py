@@ -1,0 +1,163 @@
+"""`mlci model`: register, list, inspect, approve, reject and promote model versions."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ml.cli.common import echo_json, get_settings, handle_errors, json_option, progress
+
+
+def _registry():
+    from ml.registry import ModelRegistry
+
+    return ModelRegistry(get_settings())
+
+
+def _who(by: str | None) -> str:
+    return by or os.environ.get("BUILD_USER_ID") or os.environ.get("USER") or ""
+
+
+def _line(v) -> str:
+    from ml.registry import tags as T
+
+    aliases = ",".join(v.aliases) or "-"
+    return (
+        f"{v.version:>4}  {v.approval!s:<9} {aliases:<22} "
+        f"{v.tags.get(T.DATASET_VERSION, '-'):<10} {v.tags.get(T.GIT_COMMIT, '-')[:12]:<12} "
+        f"{v.created_at}"
+    )
+
+
+name_option = click.option(
+    "--name", metavar="MODEL", help="Registered model name; default: mlflow.model_name."
+)
+by_option = click.option(
+    "--by", metavar="WHO", help="Who decides; default: $BUILD_USER_ID, then $USER."
+)
+
+
+@click.group()
+def model() -> None:
+    """Manage model versions in the MLflow registry (aliases, approvals)."""
+
+
+@model.command("register")
+@click.option(
+    "--run",
+    "run_id",
+    metavar="RUN_ID",
+    help="Evaluated run to register; default: the run in build/train/run.json.",
+)
+@json_option
+@handle_errors
+def register(run_id: str | None, as_json: bool) -> None:
+    """Register the evaluated run as a pending version with alias `challenger`.
+
+    Refuses (exit 1, nothing registered) unless the run passed the evaluation gate.
+    """
+    from ml.registry.register import register_run
+
+    reg = register_run(get_settings(), run_id)
+    info = reg.version
+    if as_json:
+        echo_json({**info.to_dict(), "created": reg.created})
+    elif reg.created:
+        click.echo(
+            f"registered {info.name} version {info.version} "
+            f"(approval {info.approval}, aliases {', '.join(info.aliases)})"
+        )
+    else:
+        click.echo(
+            f"run {info.run_id} is already registered as {info.name} version "
+            f"{info.version} (approval {info.approval}); nothing changed"
+        )
+
+
+@model.command("list")
+@name_option
+@json_option
+@handle_errors
+def list_(name: str | None, as_json: bool) -> None:
+    """List versions, newest first, with approval state, aliases, dataset and commit."""
+    versions = _registry().list_versions(name)
+    if as_json:
+        echo_json([v.to_dict() for v in versions])
+        return
+    if not versions:
+        click.echo("no versions registered")
+        return
+    click.echo(
+        f"{'ver':>4}  {'approval':<9} {'aliases':<22} {'dataset':<10} {'commit':<12} registered"
+    )
+    for v in versions:
+        click.echo(_line(v))
+
+
+@model.command("show")
+@click.argument("ref", metavar="VERSION|ALIAS")
+@name_option
+@json_option
+@handle_errors
+def show(ref: str, name: str | None, as_json: bool) -> None:
+    """Show one version (by number or alias): source, run, aliases and every tag."""
+    v = _registry().resolve(name, ref)
+    if as_json:
+        echo_json(v.to_dict())
+        return
+    click.echo(f"{v.name} version {v.version}")
+    click.echo(f"  approval: {v.approval}")
+    click.echo(f"  aliases:  {', '.join(v.aliases) or '-'}")
+    click.echo(f"  run:      {v.run_id}")
+    click.echo(f"  source:   {v.source}")
+    click.echo(f"  created:  {v.created_at}")
+    for k, val in sorted(v.tags.items()):
+        click.echo(f"  {k}: {val}")
+
+
+@model.command("approve")
+@click.argument("version")
+@name_option
+@by_option
+@click.option("--reason", help="Why it is approved (recorded as approval.reason).")
+@handle_errors
+def approve(version: str, name: str | None, by: str | None, reason: str | None) -> None:
+    """Approve a version: records who, when (UTC) and why."""
+    v = _registry().approve(name, version, _who(by), reason)
+    click.echo(f"approved {v.name} version {v.version} by {_who(by)}")
+
+
+@model.command("reject")
+@click.argument("version")
+@name_option
+@by_option
+@click.option("--reason", required=True, help="Why it is rejected (required).")
+@handle_errors
+def reject(version: str, name: str | None, by: str | None, reason: str) -> None:
+    """Reject a version: records who, when (UTC) and why; it can never be promoted."""
+    v = _registry().reject(name, version, _who(by), reason)
+    click.echo(f"rejected {v.name} version {v.version} by {_who(by)}: {reason}")
+
+
+@model.command("promote")
+@click.argument("version")
+@name_option
+@by_option
+@handle_errors
+def promote(version: str, name: str | None, by: str | None) -> None:
+    """Move alias `champion` to an approved version (exit 3 if it is not approved)."""
+    reg = _registry()
+    previous = reg.promote(name, version, _who(by))
+    v = reg.get_version(name, version)
+    was = f" (was version {previous.version})" if previous else ""
+    progress(f"champion of {v.name}: version {v.version}{was}")
+    click.echo(f"promoted {v.name} version {v.version} to champion{was}")
+
+
+# Model images (build, push, inspect) live in their own module; attached here.
+from ml.cli.model_image import build, inspect_image, push  # noqa: E402
+
+model.add_command(build)
+model.add_command(push)
+model.add_command(inspect_image)

@@ -1,0 +1,134 @@
+"""Connecting to MLflow: the tracking URI, short retries, the experiment, clear errors.
+
+MLflow retries an unreachable server for minutes by default; a CI stage must fail in seconds
+and name the URI. `connect()` sets short retry/timeout defaults (a user's own MLFLOW_HTTP_*
+variables win), probes an HTTP server's /health once, and anchors the embedded SQLite store
+and its artifact root under the project.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ml.config import Settings
+from ml.errors import InputError, MlciError, ServiceError
+
+_SHORT_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+_QUIET_ENV = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+}
+_connected: dict[str, str] = {}
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def unreachable(uri: str, why: object) -> ServiceError:
+    return ServiceError(
+        f"MLflow tracking server at {uri} is unreachable ({why}); start it or point "
+        f"mlflow.tracking_uri (MLCI_MLFLOW__TRACKING_URI) at a running server"
+    )
+
+
+def probe(uri: str, timeout: float = 3.0) -> None:
+    """Fail fast with ServiceError when an HTTP tracking server does not answer /health."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as r:
+            if r.status != 200:
+                raise unreachable(uri, f"/health answered HTTP {r.status}")
+    except urllib.error.HTTPError as e:
+        raise unreachable(uri, f"/health answered HTTP {e.code}") from None
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise unreachable(uri, reason) from None
+
+
+def connect(settings: Settings) -> str:
+    """Point the MLflow client at the configured store and return the experiment id."""
+    uri = settings.tracking_uri
+    for name, value in {**_SHORT_RETRIES, **_QUIET_ENV}.items():
+        os.environ.setdefault(name, value)
+    key = f"{uri}#{settings.mlflow.experiment}"
+    if key not in _connected:
+        if is_remote(uri):
+            probe(uri)
+        elif uri.startswith("sqlite:///"):
+            os.makedirs(os.path.dirname(uri[len("sqlite:///") :]) or ".", exist_ok=True)
+    import mlflow
+
+    # MLflow configures its loggers on import; quieten them afterwards (errors still show).
+    for noisy in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if key in _connected:
+        return _connected[key]
+    with mlflow_errors(uri):
+        client = mlflow.MlflowClient()
+        exp = client.get_experiment_by_name(settings.mlflow.experiment)
+        if exp is None:
+            location = None
+            if not is_remote(uri):
+                root = settings.path(settings.mlflow.artifact_root)
+                root.mkdir(parents=True, exist_ok=True)
+                location = root.resolve().as_uri()
+            exp_id = client.create_experiment(
+                settings.mlflow.experiment, artifact_location=location
+            )
+        else:
+            exp_id = exp.experiment_id
+    _connected[key] = exp_id
+    return exp_id
+
+
+@contextmanager
+def mlflow_errors(uri: str, what: str = "") -> Iterator[None]:
+    """Translate MLflow and network exceptions into MlciErrors that name the URI."""
+    try:
+        yield
+    except MlciError:
+        raise
+    except Exception as e:
+        raise classify(e, uri, what) from None
+
+
+def classify(e: Exception, uri: str, what: str = "") -> MlciError:
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(e, MlflowException):
+        code = getattr(e, "error_code", "")
+        if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return InputError(f"{what or 'resource'} not found in MLflow at {uri}: {e.message}")
+        if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+            return InputError(f"MLflow at {uri} rejected the request: {e.message}")
+        text = str(e)
+        if "Max retries" in text or "Connection" in text or "timed out" in text:
+            return unreachable(uri, text.splitlines()[0][:200])
+        return ServiceError(f"MLflow at {uri} failed: {text.splitlines()[0][:300]}")
+    if isinstance(e, OSError | ConnectionError):
+        return unreachable(uri, e)
+    return ServiceError(f"MLflow at {uri} failed: {e.__class__.__name__}: {e}")
+
+
+def describe_tags(tags: dict[str, Any]) -> dict[str, str]:
+    """MLflow tags are strings; render booleans and None consistently."""
+    out = {}
+    for k, v in tags.items():
+        if isinstance(v, bool):
+            v = str(v).lower()
+        out[k] = "" if v is None else str(v)
+    return out

@@ -1,0 +1,67 @@
+"""Facts that make a run traceable: git commit/branch/dirty and the hash of the dependency lock."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+UNKNOWN = "unknown"
+LOCK_FILE = Path("locks/requirements.txt")
+# The mlci source tree: the code that trains, when the project folder is not itself a checkout.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str
+    branch: str
+    dirty: str  # "true" | "false" | "unknown"
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state(root: Path) -> GitState:
+    """The commit, branch and dirty flag of the repo holding `root` (else of the mlci source
+    tree); "unknown" outside any repo.
+
+    Jenkins checks out a detached HEAD, so BRANCH_NAME / GIT_BRANCH from the environment win
+    over `git rev-parse --abbrev-ref` when set.
+    """
+    import os
+
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None and root != SOURCE_ROOT:
+        root = SOURCE_ROOT
+        commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return GitState(UNKNOWN, os.environ.get("BRANCH_NAME", UNKNOWN), UNKNOWN)
+    branch = (
+        os.environ.get("BRANCH_NAME")
+        or os.environ.get("GIT_BRANCH")
+        or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+        or UNKNOWN
+    )
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    dirty = UNKNOWN if status is None else str(bool(status)).lower()
+    return GitState(commit, branch, dirty)
+
+
+def lock_hash(root: Path) -> str:
+    """sha256 of locks/requirements.txt (the runtime dependency lock), or "unknown".
+
+    Looked up in the project root, then in the mlci source tree that is running.
+    """
+    for folder in (root, SOURCE_ROOT):
+        try:
+            return hashlib.sha256((folder / LOCK_FILE).read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return UNKNOWN

@@ -1,0 +1,256 @@
+"""The train stage: read the dataset once, split, fit, log to MLflow, write build/train/run.json."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.config import Settings
+from ml.data.dataset import DatasetVersion, resolve_dataset
+from ml.errors import InputError
+from ml.registry import tags as T
+from ml.registry.tracking import connect, describe_tags, mlflow_errors
+from ml.train.data import features, labels, load_frame, split_rows
+from ml.train.lineage import git_state, lock_hash
+from ml.train.model import build_pipeline
+from ml.train.record import RunRecord, SplitSpec, write_record
+from ml.train.serialization import TRUSTED_TYPES, remember_model, untrusted_error
+
+MODEL_ARTIFACT = "model"
+TRAIN_METRIC_SAMPLE = 20_000  # training metrics on a sample: predicting 800k rows costs seconds
+# What the served model needs; pinned to this environment so the model image matches it.
+SERVING_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+
+
+@dataclass
+class TrainResult:
+    record: RunRecord
+    run_file: Path
+    seconds: float
+
+
+def serving_requirements() -> list[str]:
+    return [f"{p}=={metadata.version(p)}" for p in SERVING_PACKAGES]
+
+
+def _simple_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        if v is None or isinstance(v, bool | int | float | str | list | tuple):
+            out[k] = v
+    return out
+
+
+@dataclass
+class Prepared:
+    """Everything before the fit: connected store, data read, split and features built."""
+
+    key: tuple
+    exp_id: str
+    dataset: DatasetVersion
+    frame: Any
+    y: np.ndarray
+    split: Any
+    X_train: Any
+    model: Any = None  # fitted ahead of the stage by `mlci pipeline run` (speculative fit)
+    fit_seconds: float = 0.0
+
+
+_prepared: Prepared | None = None
+
+
+def _key(settings: Settings, dataset: DatasetVersion) -> tuple:
+    return (
+        str(dataset.path.resolve()),
+        dataset.digest,
+        settings.tracking_uri,
+        settings.mlflow.experiment,
+        settings.train.seed,
+        settings.data.test_size,
+        tuple(settings.data.features.all),
+        settings.data.target,
+        settings.data.id_column,
+    )
+
+
+def prepare_training(
+    settings: Settings, source: str | Path | None = None, fit: bool = False
+) -> Prepared:
+    """Connect to MLflow, read the dataset, split it, build the features (and, with `fit`, fit).
+
+    Nothing here starts a run or logs anything, so `mlci pipeline run` can do it while the
+    validate stage runs in another process; `train_model` then reuses the result, and only
+    then records a run. If validation fails the result is simply dropped.
+    """
+    global _prepared
+    dataset = resolve_dataset(settings, source)
+    key = _key(settings, dataset)
+    if _prepared is not None and _prepared.key == key:
+        _prepared.exp_id = connect(settings)
+        return _prepared
+    # Fail in seconds, before reading data, when MLflow is down; a speculative fit connects in
+    # parallel instead (see ml.pipeline) and the stage connects again, cheaply, when it runs.
+    exp_id = "" if fit else connect(settings)
+    frame = load_frame(settings, dataset)
+    if len(frame) < 10:
+        raise InputError(f"{dataset.path}: only {len(frame)} rows; need at least 10 to train")
+    y = labels(frame, settings, dataset.path)
+    split = split_rows(frame, y, settings)
+    X_train = features(frame, settings, split.train_idx)
+    prepared = Prepared(key, exp_id, dataset, frame, y, split, X_train)
+    if fit:
+        t0 = time.perf_counter()
+        prepared.model = build_pipeline(settings).fit(X_train, y[split.train_idx])
+        prepared.fit_seconds = time.perf_counter() - t0
+    _prepared = prepared
+    return prepared
+
+
+def train_model(
+    settings: Settings,
+    source: str | Path | None = None,
+    say: Callable[[str], None] = lambda _m: None,
+) -> TrainResult:
+    """Fit the pipeline on the training split of `source` and log the run; see module doc."""
+    global _prepared
+    start = time.perf_counter()
+    prep = prepare_training(settings, source)
+    _prepared = None  # used once: a later call in this process re-reads and re-splits
+    exp_id, dataset, frame, y, split, X_train = (
+        prep.exp_id,
+        prep.dataset,
+        prep.frame,
+        prep.y,
+        prep.split,
+        prep.X_train,
+    )
+    say(f"train: dataset {dataset.version} ({dataset.path}, md5 {dataset.digest})")
+    y_train = y[split.train_idx]
+    model = build_pipeline(settings)
+    estimator = settings.train.estimator
+
+    say(
+        f"train: fitting {estimator.rsplit('.', 1)[-1]} on {len(X_train)} rows "
+        f"({len(split.test_idx)} held out)"
+    )
+    if prep.model is not None:
+        model, fit_seconds = prep.model, prep.fit_seconds
+        say(f"train: fitted in {fit_seconds:.1f}s (while validation ran)")
+    else:
+        fit_start = time.perf_counter()
+        model.fit(X_train, y_train)
+        fit_seconds = time.perf_counter() - fit_start
+        say(f"train: fitted in {fit_seconds:.1f}s")
+
+    from ml.evaluate.metrics import compute_metrics, positive_proba
+
+    sample = split.train_idx[:TRAIN_METRIC_SAMPLE]
+    sample_pos = np.arange(min(len(split.train_idx), TRAIN_METRIC_SAMPLE))
+    train_metrics = {
+        f"train_{k}": v
+        for k, v in compute_metrics(
+            y[sample], positive_proba(model, X_train.iloc[sample_pos])
+        ).items()
+    }
+    train_metrics["fit_seconds"] = fit_seconds
+
+    git = git_state(settings.root)
+    run_tags = describe_tags(
+        {
+            T.GIT_COMMIT: git.commit,
+            T.GIT_BRANCH: git.branch,
+            T.GIT_DIRTY: git.dirty,
+            T.DATASET_VERSION: dataset.version,
+            T.DATASET_DIGEST: dataset.digest,
+            T.RUN_DATASET_PATH: str(dataset.path.resolve()),
+            T.LOCK_HASH: lock_hash(settings.root),
+            T.RUN_SPLIT_TEST_IDS: split.test_ids_sha256,
+            T.RUN_STAGE: "train",
+        }
+    )
+    params = {
+        "estimator": estimator,
+        "seed": settings.train.seed,
+        "test_size": settings.data.test_size,
+        "stratify": settings.data.target,
+        "n_rows": len(frame),
+        "n_train": len(split.train_idx),
+        "n_test": len(split.test_idx),
+        **{
+            f"model.{k}": v
+            for k, v in _simple_params(model.named_steps["estimator"].get_params()).items()
+        },
+    }
+
+    import mlflow
+    import mlflow.data
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    uri = settings.tracking_uri
+    example = X_train.head(5)
+    with (
+        mlflow_errors(uri),
+        warnings.catch_warnings(),
+        mlflow.start_run(
+            experiment_id=exp_id, run_name=f"train-{dataset.version}", tags=run_tags
+        ) as run,
+    ):
+        # MLflow's hints (ambiguous local source, integer schema) do not apply here.
+        warnings.simplefilter("ignore", UserWarning)
+        say(f"train: logging run {run.info.run_id} to {uri}")
+        mlflow.log_params(params)
+        mlflow.log_metrics(train_metrics)
+        # Schema and profile come from a small head: the digest names the whole file and the
+        # source its path, so MLflow need not hash or profile 1M rows.
+        ds = mlflow.data.from_pandas(
+            frame.head(1000),
+            source=str(dataset.path.resolve()),
+            targets=settings.data.target,
+            name=dataset.version,
+            digest=dataset.digest,
+        )
+        mlflow.log_input(ds, context="training")
+        signature = infer_signature(example, model.predict(example))
+        try:
+            info = mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                signature=signature,
+                input_example=example,
+                serialization_format="skops",
+                skops_trusted_types=TRUSTED_TYPES,
+                pip_requirements=serving_requirements(),
+            )
+        except Exception as e:
+            raise untrusted_error(e) from None
+        mlflow.set_tag(T.RUN_MODEL_URI, info.model_uri)
+        remember_model(info.model_uri, model)
+        record = RunRecord(
+            run_id=run.info.run_id,
+            experiment_id=exp_id,
+            model_uri=info.model_uri,
+            tracking_uri=uri,
+            dataset_version=dataset.version,
+            dataset_path=str(dataset.path.resolve()),
+            dataset_digest=dataset.digest,
+            split=SplitSpec(
+                seed=settings.train.seed,
+                test_size=settings.data.test_size,
+                stratify=settings.data.target,
+                n_train=len(split.train_idx),
+                n_test=len(split.test_idx),
+                test_ids_sha256=split.test_ids_sha256,
+            ),
+            estimator=estimator,
+            train_metrics=train_metrics,
+        )
+        path = write_record(settings, record)
+    return TrainResult(record=record, run_file=path, seconds=time.perf_counter() - start)
