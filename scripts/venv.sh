@@ -23,6 +23,6 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/mlci ]; 
 fi
 echo "venv.sh: installing $lock into .venv" >&2
 [ -d .venv ] || uv venv --quiet --python "$(command -v python3)" .venv
-VIRTUAL_ENV=.venv uv pip sync --quiet "$lock"
+VIRTUAL_ENV=.venv uv pip sync --quiet --compile-bytecode "$lock"
 VIRTUAL_ENV=.venv uv pip install --quiet --no-deps -e .
 echo "$want" > "$stamp"

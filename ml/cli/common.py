@@ -75,16 +75,22 @@ def progress(message: str) -> None:
     sys.stderr.flush()
 
 
-def model_version_arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
+def model_version_arguments(
+    fn: Callable[..., Any] | None = None, *, metavar: str = "VERSION"
+) -> Any:
     """`[NAME] VERSION` for commands about one model version; NAME defaults to
     mlflow.model_name. The wrapped function receives `name` (or None) and `version`."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, name_or_version: str, version: str | None, **kwargs: Any) -> Any:
-        name, version_ = (
-            (name_or_version, version) if version is not None else (None, name_or_version)
-        )
-        return fn(*args, name=name, version=version_, **kwargs)
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, name_or_version: str, version: str | None, **kwargs: Any) -> Any:
+            if version is None:
+                name, version = None, name_or_version
+            else:
+                name = name_or_version
+            return fn(*args, name=name, version=version, **kwargs)
 
-    wrapper = click.argument("version", required=False, metavar="")(wrapper)
-    return click.argument("name_or_version", metavar="[NAME] VERSION")(wrapper)
+        wrapper = click.argument("version", required=False, metavar="")(wrapper)
+        return click.argument("name_or_version", metavar=f"[NAME] {metavar}")(wrapper)
+
+    return decorate(fn) if fn is not None else decorate

@@ -6,7 +6,14 @@ import os
 
 import click
 
-from ml.cli.common import echo_json, get_settings, handle_errors, json_option, progress
+from ml.cli.common import (
+    echo_json,
+    get_settings,
+    handle_errors,
+    json_option,
+    model_version_arguments,
+    progress,
+)
 
 
 def _registry():
@@ -96,13 +103,12 @@ def list_(name: str | None, as_json: bool) -> None:
 
 
 @model.command("show")
-@click.argument("ref", metavar="VERSION|ALIAS")
-@name_option
+@model_version_arguments(metavar="VERSION|ALIAS")
 @json_option
 @handle_errors
-def show(ref: str, name: str | None, as_json: bool) -> None:
+def show(name: str | None, version: str, as_json: bool) -> None:
     """Show one version (by number or alias): source, run, aliases and every tag."""
-    v = _registry().resolve(name, ref)
+    v = _registry().resolve(name, version)
     if as_json:
         echo_json(v.to_dict())
         return
@@ -117,8 +123,7 @@ def show(ref: str, name: str | None, as_json: bool) -> None:
 
 
 @model.command("approve")
-@click.argument("version")
-@name_option
+@model_version_arguments
 @by_option
 @click.option("--reason", help="Why it is approved (recorded as approval.reason).")
 @handle_errors
@@ -129,8 +134,7 @@ def approve(version: str, name: str | None, by: str | None, reason: str | None) 
 
 
 @model.command("reject")
-@click.argument("version")
-@name_option
+@model_version_arguments
 @by_option
 @click.option("--reason", required=True, help="Why it is rejected (required).")
 @handle_errors
@@ -141,8 +145,7 @@ def reject(version: str, name: str | None, by: str | None, reason: str) -> None:
 
 
 @model.command("promote")
-@click.argument("version")
-@name_option
+@model_version_arguments
 @by_option
 @handle_errors
 def promote(version: str, name: str | None, by: str | None) -> None:

@@ -277,7 +277,7 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     assert "milestone(" in steps and "lock(" in steps
     assert sh_scripts(DEPLOY, closure) == [
         (
-            'mlci model approve "$MODEL_VERSION" --name "$MODEL_NAME" --by "$APPROVER" '
+            'mlci model approve "$MODEL_NAME" "$MODEL_VERSION" --by "$APPROVER" '
             '--reason "$REASON"',
             True,
         )

@@ -167,7 +167,7 @@ def test_unknown_version_and_model_exit_2(trained):
         f"Error: model 'churn-classifier' has no version 9 in MLflow at "
         f"{settings.tracking_uri} (versions: 2, 1)\n"
     )
-    result = mlci(trained, "model", "show", "1", "--name", "nope")
+    result = mlci(trained, "model", "show", "nope", "1")
     assert result.exit_code == 2
     assert result.output == (
         f"Error: model 'nope' is not registered in MLflow at "
