@@ -20,6 +20,8 @@ venv: ## Create .venv from locks/dev.txt
 lock: ## Re-resolve locks/*.txt from pyproject.toml
 	uv pip compile -q pyproject.toml -o locks/requirements.txt --python-version 3.11 --no-header
 	uv pip compile -q pyproject.toml --extra dev -o locks/dev.txt --python-version 3.11 --no-header
+	uv pip compile -q locks/serve.in -c locks/requirements.txt -o locks/serve.txt --python-version 3.11 --no-header
+	uv pip compile -q locks/serve-sklearn.in -c locks/requirements.txt -o locks/serve-sklearn.txt --python-version 3.11 --no-header
 
 clean: ## Remove build outputs and the embedded state (.mlci/)
 	rm -rf build .mlci

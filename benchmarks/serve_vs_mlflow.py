@@ -1,0 +1,226 @@
+"""Serving throughput and tail latency: the mlci model image vs `mlflow models serve`.
+
+Same model (mlci's default pipeline trained on the bundled 2025Q1 snapshot and registered in a
+throwaway MLflow store), same machine, same load generator (wrk, loopback only), same
+concurrency, the same single-row `dataframe_records` request to `/invocations`. Both servers
+bind to loopback on the host network (the container runs with --network host, so no docker
+proxy sits in its path). Prints both, the ratios, and writes benchmarks/results/serve.json.
+
+    .venv/bin/python benchmarks/serve_vs_mlflow.py [--duration 20] [--connections 16]
+
+Needs: Docker Engine + base image (scripts/install-docker.sh, scripts/bootstrap-base-image.sh)
+and wrk (`apt-get install wrk`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ml.config import load_settings  # noqa: E402
+from tests.conftest import write_project  # noqa: E402
+from tests.fixtures.mlflow_server import free_port  # noqa: E402
+from tests.image.helpers import register_version  # noqa: E402
+
+ROW = {
+    "tenure_months": 3.0,
+    "monthly_charges": 80.5,
+    "total_charges": 241.5,
+    "support_calls": 2.0,
+    "senior_citizen": 0.0,
+    "contract": "month-to-month",
+    "payment_method": "electronic-check",
+    "internet_service": "fiber",
+}
+BODY = json.dumps({"dataframe_records": [ROW]})
+
+
+def wait_ready(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if (
+                requests.post(
+                    url, data=BODY, headers={"Content-Type": "application/json"}, timeout=5
+                ).status_code
+                == 200
+            ):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+def wrk(url: str, duration: int, connections: int, threads: int, script: Path) -> dict:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "raw": out,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=20, help="seconds per server")
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument("--workers", type=int, default=0, help="mlci workers (0: one per CPU)")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install wrk")
+
+    from ml.image.build import build_model_image
+
+    tmp = Path(tempfile.mkdtemp(prefix="mlci-bench-serve-"))
+    config = write_project(tmp, overrides={"image.repository": "mlci-bench/churn"})
+    (tmp / ".mlci").mkdir(exist_ok=True)
+    (tmp / ".mlci" / "cache").symlink_to(REPO / ".mlci" / "cache", target_is_directory=True)
+    settings = load_settings(config, environ={})
+    print("training + registering the model (default settings, full 2025Q1 snapshot)...")
+    version = register_version(settings, approve=True, rows=None)
+    print("building the mlci model image...")
+    built = build_model_image(settings, None, version)
+    print(f"  {built.image}: runtime {built.runtime} ({built.runtime_reason})")
+
+    script = tmp / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(BODY)}\n"
+    )
+    results = {}
+
+    port = free_port()
+    container = subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "host",
+            "-e",
+            f"MLCI_SERVE_PORT={port}",
+            "-e",
+            "MLCI_SERVE_HOST=127.0.0.1",
+            *(["-e", f"MLCI_SERVE_WORKERS={args.workers}"] if args.workers else []),
+            built.image,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        url = f"http://127.0.0.1:{port}/invocations"
+        wait_ready(url)
+        wrk(url, 3, args.connections, args.threads, script)  # warm-up
+        results["mlci"] = wrk(url, args.duration, args.connections, args.threads, script)
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    log = (tmp / "mlflow-serve.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(mlflow_bin),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{settings.mlflow.model_name}/{version}",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/invocations"
+        wait_ready(url)
+        wrk(url, 3, args.connections, args.threads, script)
+        results["mlflow"] = wrk(url, args.duration, args.connections, args.threads, script)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+
+    m, f = results["mlci"], results["mlflow"]
+    print(
+        f"\n{args.connections} connections, {args.duration}s each, single-row /invocations "
+        f"({os.cpu_count()} CPUs, wrk {args.threads} threads)"
+    )
+    print(f"{'server':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
+    for name, r in (("mlci image (" + built.runtime + ")", m), ("mlflow models serve", f)):
+        print(
+            f"{name:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['non_2xx']:>9}"
+        )
+    ratio_rps, ratio_p99 = m["rps"] / f["rps"], m["p99_ms"] / f["p99_ms"]
+    print(f"throughput ratio mlci/mlflow: {ratio_rps:.1f}x (target >= 10x)")
+    print(f"p99 ratio mlci/mlflow:        {ratio_p99:.3f} (target <= 0.1)")
+    out = REPO / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "serve.json").write_text(
+        json.dumps(
+            {
+                "runtime": built.runtime,
+                "connections": args.connections,
+                "duration": args.duration,
+                "mlci": {k: v for k, v in m.items() if k != "raw"},
+                "mlflow": {k: v for k, v in f.items() if k != "raw"},
+                "throughput_ratio": ratio_rps,
+                "p99_ratio": ratio_p99,
+            },
+            indent=2,
+        )
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
