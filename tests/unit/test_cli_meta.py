@@ -50,8 +50,7 @@ def test_command_is_documented(path: str, cmd: click.Command):
 def test_import_does_no_work(tmp_path: Path):
     """Importing every module creates no files and starts nothing (run in an empty folder)."""
     code = (
-        "import importlib, pkgutil, ml\n"
-        + "for m in pkgutil.walk_packages(ml.__path__, 'ml.'):\n"
+        "import importlib, pkgutil, ml\n" + "for m in pkgutil.walk_packages(ml.__path__, 'ml.'):\n"
         "    if not m.name.endswith('__main__'): importlib.import_module(m.name)\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
