@@ -9,7 +9,6 @@ scripts/lint.sh
 
 if scripts/install-docker.sh; then
   scripts/bootstrap-base-image.sh
-  scripts/start-registry.sh >/dev/null   # loopback image registry (deploy tests push/pull)
 elif [ "${CI:-}" = "true" ]; then
   echo "test.sh: Docker Engine could not be started, and CI=true requires it" >&2
   exit 1

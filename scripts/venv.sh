@@ -25,4 +25,5 @@ echo "venv.sh: installing $lock into .venv" >&2
 [ -d .venv ] || uv venv --quiet --python "$(command -v python3)" .venv
 VIRTUAL_ENV=.venv uv pip sync --quiet --compile-bytecode "$lock"
 VIRTUAL_ENV=.venv uv pip install --quiet --no-deps -e .
+rm -f .venv/.lock-*.sha256
 echo "$want" > "$stamp"

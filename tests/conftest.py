@@ -4,6 +4,7 @@
   build outputs and MLflow store live in a temp folder.
 - `mlflow_server`: a real `mlflow server` (SQLite backend, free port), one per session.
 - `docker_client`: the real Docker Engine; skips without one, fails under CI=true.
+- `registry`: a private image registry with htpasswd auth on a free port, one per session.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from tests.fixtures.mlflow_server import MlflowServer, start_mlflow_server
+from tests.fixtures.registry import Registry, registry  # noqa: F401 - a shared fixture
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 UNKNOWN = "unknown"
+_COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")  # abbreviated to full SHA-1/SHA-256 object names
 LOCK_FILE = Path("locks/requirements.txt")
 # The mlci source tree: the code that trains, when the project folder is not itself a checkout.
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +35,8 @@ def git_state(root: Path) -> GitState:
     tree); "unknown" outside any repo.
 
     Jenkins checks out a detached HEAD, so BRANCH_NAME / GIT_BRANCH from the environment win
-    over `git rev-parse --abbrev-ref` when set.
+    over `git rev-parse --abbrev-ref` when set. Without git (the stage image) the commit comes
+    from $GIT_COMMIT when it is a commit hash, with dirty "unknown".
     """
     import os
 
@@ -42,7 +45,14 @@ def git_state(root: Path) -> GitState:
         root = SOURCE_ROOT
         commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
-        return GitState(UNKNOWN, os.environ.get("BRANCH_NAME", UNKNOWN), UNKNOWN)
+        # No git here (the stage image has none) or no repository: Jenkins and the docker
+        # executor pass the checkout's commit as GIT_COMMIT. Whether the tree was modified
+        # cannot be told without git, so dirty stays "unknown".
+        env_commit = os.environ.get("GIT_COMMIT", "").strip().lower()
+        branch = os.environ.get("BRANCH_NAME") or os.environ.get("GIT_BRANCH") or UNKNOWN
+        if _COMMIT_RE.fullmatch(env_commit):
+            return GitState(env_commit, branch, UNKNOWN)
+        return GitState(UNKNOWN, branch, UNKNOWN)
     branch = (
         os.environ.get("BRANCH_NAME")
         or os.environ.get("GIT_BRANCH")

@@ -1,7 +1,7 @@
 """Deploy test fixtures: three pushed serving images and a registry with three model versions.
 
 Images are built from tests/deploy/serving_image (a stdlib stand-in for the model server, so the
-tests do not depend on training) and pushed to the loopback registry, so deploys pull by digest
+tests do not depend on training) and pushed to the test registry (tests/fixtures/registry.py), so deploys pull by digest
 exactly as in production. Version 3 serves shifted probabilities: its smoke test must fail.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +18,10 @@ import pandas as pd
 import pytest
 
 from ml.registry import tags
-from tests.conftest import REPO, need_service, write_project
+from tests.conftest import REPO, write_project
 from tests.fixtures.mlflow_server import free_port
+from tests.fixtures.registry import Registry
 
-REGISTRY = os.environ.get("MLCI_TEST_REGISTRY", "127.0.0.1:5000")
-IMAGE_REPO = f"{REGISTRY}/mlci-test/serve"
 MODEL = "churn-classifier"
 BIASES = {"1": 0.0, "2": 0.0, "3": 0.7}
 
@@ -35,32 +32,14 @@ class PushedImage:
     digest: str
 
 
-def registry_credentials() -> tuple[str, str]:
-    try:
-        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3)
-    except urllib.error.HTTPError as e:
-        if e.code != 401:
-            need_service(f"registry {REGISTRY} answered HTTP {e.code}")
-    except OSError as e:
-        need_service(f"no image registry at {REGISTRY} ({e}); run scripts/start-registry.sh")
-    user = os.environ.get("MLCI_REGISTRY_USER", "mlci")
-    password = os.environ.get("MLCI_REGISTRY_PASSWORD")
-    pw_file = REPO / ".mlci" / "registry" / "password"
-    if not password and pw_file.exists():
-        password = pw_file.read_text().strip()
-    if not password:
-        need_service(f"no registry password (MLCI_REGISTRY_PASSWORD or {pw_file})")
-    return user, password
-
-
 @pytest.fixture(scope="session")
-def pushed_images(docker_client) -> dict[str, PushedImage]:
-    """version -> image pushed to the loopback registry (built once per session)."""
-    user, password = registry_credentials()
-    auth = {"username": user, "password": password}
+def pushed_images(docker_client, registry: Registry) -> dict[str, PushedImage]:
+    """version -> image pushed to the test registry (built once per session)."""
+    auth = {"username": registry.user, "password": registry.password}
+    image_repo = f"{registry.url}/mlci-test/serve"
     out = {}
     for version, bias in BIASES.items():
-        tag = f"{IMAGE_REPO}:v{version}"
+        tag = f"{image_repo}:v{version}"
         docker_client.images.build(
             path=str(Path(__file__).parent / "serving_image"),
             tag=tag,
@@ -69,12 +48,12 @@ def pushed_images(docker_client) -> dict[str, PushedImage]:
             buildargs={"MODEL_VERSION": version, "MODEL_BIAS": str(bias)},
         )
         for line in docker_client.images.push(
-            IMAGE_REPO, tag=f"v{version}", auth_config=auth, stream=True, decode=True
+            image_repo, tag=f"v{version}", auth_config=auth, stream=True, decode=True
         ):
             if "error" in line:
                 pytest.fail(f"push {tag}: {line['error']}")
         digests = docker_client.images.get(tag).attrs["RepoDigests"]
-        digest = next(d for d in digests if d.startswith(IMAGE_REPO + "@")).split("@")[1]
+        digest = next(d for d in digests if d.startswith(image_repo + "@")).split("@")[1]
         out[version] = PushedImage(ref=tag, digest=digest)
     return out
 
@@ -146,13 +125,12 @@ def register_versions(
 
 
 @pytest.fixture
-def deploy_project(tmp_path, monkeypatch, docker_client, pushed_images):
+def deploy_project(tmp_path, monkeypatch, docker_client, registry, pushed_images):
     """A project whose staging/production are private to this test; cleaned up afterwards."""
     for var in [v for v in os.environ if v.startswith("MLCI_")]:
         monkeypatch.delenv(var)
-    user, password = registry_credentials()
-    monkeypatch.setenv("MLCI_REGISTRY_USER", user)
-    monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", password)
+    monkeypatch.setenv("MLCI_REGISTRY_USER", registry.user)
+    monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", registry.password)
     prefix = f"mlcitest-{uuid.uuid4().hex[:8]}"
     ports = free_port(), free_port()
     env = {
@@ -168,6 +146,7 @@ def deploy_project(tmp_path, monkeypatch, docker_client, pushed_images):
         tmp_path / "proj",
         {
             "mlflow.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "registry.url": registry.url,
             "environments": {
                 "staging": {**env, "port": ports[0], "container": f"{prefix}-staging"},
                 "production": {

@@ -5,9 +5,6 @@ Everything is session-scoped and built once: the image build dominates this area
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +12,6 @@ import pytest
 
 from ml.config import Settings, load_settings
 from tests.conftest import REPO, write_project
-from tests.fixtures.mlflow_server import free_port
 from tests.image.helpers import register_version
 
 
@@ -46,45 +42,3 @@ def image_project(tmp_path_factory: pytest.TempPathFactory) -> ImageProject:
     approved = register_version(settings, approve=True)
     pending = register_version(settings, approve=False)
     return ImageProject(config, settings, approved, pending)
-
-
-@dataclass
-class Registry:
-    url: str
-    user: str
-    password: str
-    state: Path
-    env: dict[str, str]
-
-    def run(self, action: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(REPO / "scripts" / "start-registry.sh"), action],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-
-@pytest.fixture(scope="session")
-def registry(docker_client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """A private registry (Debian's docker-registry, htpasswd auth) on a free loopback port."""
-    state = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLCI_STATE_DIR": str(state),
-        "MLCI_REGISTRY_PORT": str(port),
-        "MLCI_REGISTRY_USER": "mlci",
-        "MLCI_REGISTRY_PASSWORD": "s3cret-test-pw",
-    }
-    reg = Registry(f"127.0.0.1:{port}", "mlci", "s3cret-test-pw", state, env)
-    started = reg.run("start")
-    if started.returncode != 0:
-        from tests.conftest import need_service
-
-        need_service(f"scripts/start-registry.sh failed: {started.stderr[-500:]}")
-    try:
-        yield reg
-    finally:
-        reg.run("stop")

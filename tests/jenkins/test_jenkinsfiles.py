@@ -1,8 +1,10 @@
 """Structure of the Jenkinsfiles, checked without a controller (tree-sitter-groovy parse).
 
 Every `sh` step must run an mlci command that exists in the live Click tree (with options the
-command has), registration is guarded to main, the deploy pipeline's approval has an id, a
-submitter group and a timeout, and no secret can be interpolated by Groovy.
+command has), mlci runs only inside the stage image, which each pipeline builds first on a
+Docker node from the locks with `mlci pipeline ci-image`; registration is guarded to main, the
+deploy pipeline's approval has an id, a submitter group and a timeout, and no secret can be
+interpolated by Groovy.
 """
 
 from __future__ import annotations
@@ -32,8 +34,21 @@ TRAINING = REPO / "Jenkinsfile"
 DEPLOY = REPO / "jenkins" / "deploy.Jenkinsfile"
 RETRAIN = REPO / "jenkins" / "retrain.Jenkinsfile"
 ALL = [TRAINING, DEPLOY, RETRAIN]
-# The only shell commands a stage may run besides mlci: the lint and unit-test entry points.
-OTHER_COMMANDS = {("make", "lint"), ("pytest", "tests/unit"), ("mkdir", "-p")}
+# Inside the stage image a stage runs mlci, and mkdir -p for an output folder; nothing else.
+IMAGE_COMMANDS = {("mkdir", "-p")}
+# On the Docker node itself (outside the stage image) only these run: the venv and the stage
+# image build, the lint and unit-test entry points (dev tools), the Docker socket's group id.
+NODE_COMMANDS = {
+    ("scripts/venv.sh", "dev"),
+    ("scripts/venv.sh", "runtime"),
+    (".venv/bin/mlci", "pipeline", "ci-image"),
+    ("make", "lint"),
+    (".venv/bin/pytest", "tests/unit"),
+    ("stat", "-c", "%g", "/var/run/docker.sock"),
+}
+# The agent of every stage that runs mlci: the image id buildStageImage() recorded, same node.
+STAGE_IMAGE = 'image "${env.CI_IMAGE}"'
+NODE_AGENT = "agent { label 'docker' }"
 
 
 @dataclass
@@ -116,7 +131,7 @@ def mlci_invocations(script: str) -> list[list[str]]:
     out = []
     for segment in re.split(r"&&|\|\||;|\||>", script):
         words = shlex.split(segment)
-        if words and words[0] == "mlci":
+        if words and words[0] in ("mlci", ".venv/bin/mlci"):
             out.append(words[1:])
     return out
 
@@ -142,6 +157,90 @@ def resolve(args: list[str]) -> tuple[list[str], click.Command, list[str]]:
     return path, cmd, list(rest)
 
 
+def ancestors(call: Call, name: str) -> list[Call]:
+    """The calls named `name` that enclose `call`, innermost first."""
+    out = []
+    n = call.node.parent
+    while n is not None:
+        if n.type in ("method_invocation", "juxt_function_call"):
+            ident = next((c for c in n.children if c.type == "identifier"), None)
+            if ident is not None and call.src[ident.start_byte : ident.end_byte] == name.encode():
+                out.append(Call(name, n, call.src))
+        n = n.parent
+    return out
+
+
+def same(a: Node, b: Node) -> bool:
+    return (a.start_byte, a.end_byte) == (b.start_byte, b.end_byte)
+
+
+def own_agent(st: Call) -> str | None:
+    """The text of the stage's own `agent` directive (not one of a nested stage)."""
+    closure = st.closure()
+    assert closure is not None
+    for a in calls(closure, st.src, "agent"):
+        if same(ancestors(a, "stage")[0].node, st.node):
+            return st.text(a.node)
+    return None
+
+
+def effective_agent(call: Call) -> str | None:
+    """The agent a step runs on: its innermost enclosing stage that declares one."""
+    for st in ancestors(call, "stage"):
+        agent = own_agent(st)
+        if agent is not None:
+            return agent
+    return None
+
+
+def in_stage_image(agent: str | None) -> bool:
+    return (
+        agent is not None
+        and re.search(r"\bdocker \{", agent) is not None
+        and STAGE_IMAGE in agent
+        and re.search(r"\breuseNode true\b", agent) is not None
+    )
+
+
+def function(path: Path, name: str) -> Node:
+    root, src = parse(path)
+    for n in root.children:
+        if n.type == "function_definition":
+            ident = next(c for c in n.children if c.type == "identifier")
+            if src[ident.start_byte : ident.end_byte].decode() == name:
+                return n
+    raise AssertionError(f"{path.name}: no function {name}()")
+
+
+def sh_calls(path: Path) -> list[tuple[Call, str]]:
+    root, src = parse(path)
+    out = []
+    for c in calls(root, src, "sh"):
+        arg = c.first_arg()
+        assert arg is not None, f"{path.name}: sh without a script at {c.node.start_point}"
+        out.append((c, string_value(c, arg)[0]))
+    return out
+
+
+def top_level_stages(path: Path) -> list[Call]:
+    root, src = parse(path)
+    return [c for c in calls(root, src, "stage") if len(ancestors(c, "stage")) == 0]
+
+
+def nested_stages(st: Call) -> list[Call]:
+    """The stages directly under `st` (its `stages { }`), in order."""
+    closure = st.closure()
+    assert closure is not None
+    return [
+        c for c in calls(closure, st.src, "stage") if same(ancestors(c, "stage")[0].node, st.node)
+    ]
+
+
+def node_side_scripts(path: Path) -> list[str]:
+    """sh scripts that run on the node: in helper functions or stages outside the image."""
+    return [s for c, s in sh_calls(path) if not in_stage_image(effective_agent(c))]
+
+
 def used_commands() -> list[tuple[str, list[str]]]:
     out = []
     for path in ALL:
@@ -165,19 +264,101 @@ def test_parses_and_is_declarative_with_agent_none(path: Path):
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
-def test_every_sh_step_runs_mlci_or_the_lint_and_test_entry_points(path: Path):
-    for script, _ in sh_scripts(path):
+def test_every_sh_step_runs_mlci_in_the_stage_image_or_an_agreed_node_command(path: Path):
+    """mlci runs only in the stage image; on the node only the NODE_COMMANDS run."""
+    for call, script in sh_calls(path):
+        image = in_stage_image(effective_agent(call))
         for segment in re.split(r"&&|\|\||;|\||>", script):
             words = shlex.split(segment)
-            if not words or words[0] == "mlci" or segment.strip().startswith("build/"):
+            if not words or segment.strip().startswith("build/"):
                 continue
-            assert tuple(words[:2]) in OTHER_COMMANDS, (
-                f"{path.name}: sh '{script}' runs {words[0]!r}; stages run one mlci command"
-            )
-        assert mlci_invocations(script) or script.split()[:2] in (
-            ["make", "lint"],
-            ["pytest", "tests/unit"],
+            if image:
+                assert words[0] == "mlci" or tuple(words[:2]) in IMAGE_COMMANDS, (
+                    f"{path.name}: sh '{script}' runs {words[0]!r} in the stage image; "
+                    "stages run one mlci command"
+                )
+            else:
+                assert any(tuple(words[: len(c)]) == c for c in NODE_COMMANDS), (
+                    f"{path.name}: sh '{script}' runs on the node outside the stage image "
+                    f"(mlci steps need `agent {{ docker {{ {STAGE_IMAGE}; reuseNode true }} }}`)"
+                )
+        if image:
+            assert mlci_invocations(script), f"{path.name}: sh '{script}' runs no mlci command"
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_the_stage_image_is_built_from_the_locks_on_the_node_first(path: Path):
+    """Each top-level stage takes a Docker node, builds the stage image there with
+    `mlci pipeline ci-image` before anything else, and runs its mlci steps in that image on the
+    same node (reuseNode true under a parent with an agent). No `dockerfile` agent: its image
+    is built when the agent is allocated, before a step could fill the wheelhouse."""
+    text = path.read_text()
+    assert "dockerfile {" not in text and "dockerfile{" not in text
+    root, src = parse(path)
+    build = function(path, "buildStageImage")
+    profile = "dev" if path == TRAINING else "runtime"
+    assert [s for s, _ in sh_scripts(path, build)] == [
+        f"scripts/venv.sh {profile}",
+        ".venv/bin/mlci pipeline ci-image --json",
+    ]
+    body = src[build.start_byte : build.end_byte].decode()
+    assert "readJSON(text: sh(script: '.venv/bin/mlci pipeline ci-image --json'" in body
+    assert "return built.image_id" in body
+    tops = top_level_stages(path)
+    assert tops
+    for top in tops:
+        name = string_value(top, top.first_arg())[0]
+        assert own_agent(top) == NODE_AGENT, f"{path.name}: stage {name} needs {NODE_AGENT}"
+        first, *rest = nested_stages(top)
+        first_text = first.text()
+        assert own_agent(first) is None and "env.CI_IMAGE = buildStageImage()" in first_text, (
+            f"{path.name}: the first stage under {name} must build the stage image"
         )
+        assert rest, f"{path.name}: stage {name} runs nothing after building the image"
+        # the others run in the stage image, or on the node with no agent of their own (lint
+        # and unit tests: dev tools); no mlci step runs outside the image (checked below)
+        for st in rest:
+            agent = own_agent(st)
+            assert agent is None or in_stage_image(agent), (
+                f"{path.name}: {string_value(st, st.first_arg())[0]} has agent {agent}"
+            )
+        assert any(in_stage_image(own_agent(st)) for st in rest)
+    # buildStageImage runs only where the node's Docker Engine is at hand, never in the image
+    for c in calls(root, src, "buildStageImage"):
+        assert effective_agent(c) == NODE_AGENT
+    # every mlci step is under some stage-image agent
+    for call, script in sh_calls(path):
+        if any(w[0] == "mlci" for w in map(shlex.split, re.split(r"&&|;|>", script)) if w):
+            assert in_stage_image(effective_agent(call)), script
+    assert set(node_side_scripts(path)) <= {
+        f"scripts/venv.sh {profile}",
+        ".venv/bin/mlci pipeline ci-image --json",
+        "make lint",
+        ".venv/bin/pytest tests/unit -q -p no:cacheprovider --junitxml=build/junit/unit.xml",
+        "stat -c %g /var/run/docker.sock",
+    }
+
+
+def test_release_stages_reach_the_docker_engine_and_model_stages_decide_before_the_agent():
+    ship = own_agent(stage(DEPLOY, "Ship"))
+    assert ship is not None and in_stage_image(ship)
+    assert "-v /var/run/docker.sock:/var/run/docker.sock" in ship
+    assert "--group-add ${env.DOCKER_GID}" in ship
+    assert "env.DOCKER_GID = dockerSocketGroup()" in stage(DEPLOY, "Stage image (release)").text()
+    assert sh_scripts(DEPLOY, function(DEPLOY, "dockerSocketGroup")) == [
+        ("stat -c %g /var/run/docker.sock", True)
+    ]
+    for title in ("Build image", "Push image", "Deploy staging", "Smoke test", "Promote"):
+        st = stage(DEPLOY, title)
+        assert own_agent(st) is None and same(
+            ancestors(st, "stage")[0].node, stage(DEPLOY, "Ship").node
+        )
+    # the approval waits without a node: input is answered before the stage's agent starts
+    assert own_agent(stage(DEPLOY, "Approval")) == NODE_AGENT
+    model = stage(TRAINING, "Model")
+    when = calls(model.closure(), model.src, "when")[0]
+    assert "beforeAgent true" in model.text(when.node)
+    assert in_stage_image(own_agent(model))
 
 
 def test_every_mlci_command_exists_with_its_options():
@@ -211,6 +392,7 @@ def test_the_pipelines_use_the_agreed_commands():
         "deploy status",
         "deploy production",
         "ct check --trigger",
+        "pipeline ci-image --json",
     ):
         assert any(j == expected or j.startswith(expected + " ") for j in joined), expected
 
@@ -246,8 +428,7 @@ def test_training_options_parameters_trigger_and_reports():
         "string(name: 'DATASET_VERSION'",
         "string(name: 'RETRAIN_REASON'",
         "cron(",
-        "filename 'ci.Dockerfile'",
-        "dir 'docker'",
+        NODE_AGENT,
     ):
         assert needle in text, needle
     root, src = parse(TRAINING)
@@ -277,8 +458,7 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     assert "milestone(" in steps and "lock(" in steps
     assert sh_scripts(DEPLOY, closure) == [
         (
-            'mlci model approve "$MODEL_NAME" "$MODEL_VERSION" --by "$APPROVER" '
-            '--reason "$REASON"',
+            'mlci model approve "$MODEL_NAME" "$MODEL_VERSION" --by "$APPROVER" --reason "$REASON"',
             True,
         )
     ]
