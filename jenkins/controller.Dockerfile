@@ -5,7 +5,7 @@ ARG JENKINS_IMAGE=jenkins/jenkins:2.479.3-lts-jdk17
 FROM ${JENKINS_IMAGE}
 
 USER root
-# The docker CLI, for `agent { dockerfile ... }` against the host's engine (socket mounted).
+# The docker CLI, for `agent { docker ... }` stages against the host's engine (socket mounted).
 # Unpinned: the version follows the Debian release of the pinned Jenkins base image.
 # hadolint ignore=DL3008
 RUN apt-get update \
