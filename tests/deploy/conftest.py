@@ -1,8 +1,8 @@
 """Deploy test fixtures: three pushed serving images and a registry with three model versions.
 
 Images are built from tests/deploy/serving_image (a stdlib stand-in for the model server, so the
-tests do not depend on training) and pushed to the test registry (tests/fixtures/registry.py), so deploys pull by digest
-exactly as in production. Version 3 serves shifted probabilities: its smoke test must fail.
+tests do not depend on training) and pushed to the test registry (tests/fixtures/registry.py),
+so deploys pull by digest exactly as in production. Version 3 serves shifted probabilities: its smoke test must fail.
 """
 
 from __future__ import annotations
