@@ -2,7 +2,8 @@
 
 Images are built from tests/deploy/serving_image (a stdlib stand-in for the model server, so the
 tests do not depend on training) and pushed to the test registry (tests/fixtures/registry.py),
-so deploys pull by digest exactly as in production. Version 3 serves shifted probabilities: its smoke test must fail.
+so deploys pull by digest exactly as in production. Version 3 serves shifted probabilities:
+its smoke test must fail.
 """
 
 from __future__ import annotations
