@@ -6,7 +6,6 @@ which still clears every default threshold, so the whole area runs in well under
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +17,6 @@ from ml.cli import cli
 from tests.conftest import write_project
 
 FAST = {"MLCI_TRAIN__PARAMS__MAX_ITER": "20"}
-
-
-def validate_available() -> bool:
-    """True once the data-validation stage (`mlci data validate`) exists in this tree."""
-    return importlib.util.find_spec("ml.cli.data") is not None
 
 
 def mlci(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -49,7 +43,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An embedded-MLflow project on which the pipeline has run once (module scoped)."""
     root = tmp_path_factory.mktemp("embedded")
     config = make_project(root)
-    args = ["pipeline", "run"] + ([] if validate_available() else ["--from", "train"])
+    args = ["pipeline", "run"]
     with pytest.MonkeyPatch.context() as mp:
         for var in [v for v in os.environ if v.startswith("MLCI_")]:
             mp.delenv(var)

@@ -9,9 +9,7 @@ from ml.config import load_settings
 from ml.registry import CHALLENGER, ModelRegistry
 from ml.registry import tags as T
 from tests.fixtures.mlflow_server import free_port
-from tests.model.conftest import make_project, mlci, validate_available
-
-STAGES = [] if validate_available() else ["--from", "train"]
+from tests.model.conftest import make_project, mlci
 
 
 def table_of(stdout: str) -> list[str]:
@@ -23,7 +21,7 @@ def table_of(stdout: str) -> list[str]:
 
 def test_pipeline_against_a_tracking_server_registers_a_challenger(tmp_path, mlflow_server):
     config = make_project(tmp_path / "p", tracking_uri=mlflow_server.url)
-    result = mlci(config, "pipeline", "run", *STAGES, env={"MLCI_MLFLOW__MODEL_NAME": "server-ok"})
+    result = mlci(config, "pipeline", "run", env={"MLCI_MLFLOW__MODEL_NAME": "server-ok"})
     assert result.exit_code == 0, result.output
     table = table_of(result.stdout)
     assert table[0].split() == ["stage", "status", "exit", "seconds"]
@@ -43,7 +41,7 @@ def test_pipeline_against_a_tracking_server_registers_a_challenger(tmp_path, mlf
 def test_raised_threshold_fails_the_gate_registers_nothing_and_says_why(tmp_path, mlflow_server):
     config = make_project(tmp_path / "p", tracking_uri=mlflow_server.url)
     env = {"MLCI_EVALUATE__MIN__ROC_AUC": "0.99", "MLCI_MLFLOW__MODEL_NAME": "server-fail"}
-    result = mlci(config, "pipeline", "run", *STAGES, env=env)
+    result = mlci(config, "pipeline", "run", env=env)
     assert result.exit_code == 1
     rows = {line.split()[0]: line.split()[1:] for line in table_of(result.stdout)[2:]}
     assert rows["evaluate"][:2] == ["failed", "1"]
@@ -101,10 +99,6 @@ def test_pipeline_rejects_an_unknown_stage(tmp_path):
 
 
 def test_failed_validation_stops_before_training_and_records_nothing(tmp_path):
-    if not validate_available():
-        import pytest
-
-        pytest.skip("mlci data validate is not in this tree yet")
     import pandas as pd
 
     from tests.conftest import REPO
