@@ -110,11 +110,19 @@ new_log() { tail -c +"$((LOG_OFFSET + 1))" "$LOG_FILE" 2>/dev/null || true; }
 
 if pid="$(dockerd_pid)"; then
   log "dockerd (pid $pid) is already running but not answering yet; waiting up to ${TIMEOUT}s."
-  if wait_for_engine "$pid"; then
+  rc=0
+  wait_for_engine "$pid" || rc=$?
+  if (( rc == 0 )); then
     log "Docker engine answers (server $(server_version))."
     exit 0
   fi
-  die "dockerd (pid $pid) is running but 'docker info' does not answer after ${TIMEOUT}s. Check DOCKER_HOST and the dockerd log (e.g. $LOG_FILE)."
+  (( rc == 1 )) \
+    || die "dockerd (pid $pid) is running but 'docker info' does not answer after ${TIMEOUT}s. Check DOCKER_HOST and the dockerd log (e.g. $LOG_FILE)."
+  log "dockerd (pid $pid) was ending (killed, or a zombie); starting a new one."
+fi
+# A dockerd that was killed leaves its pid files behind; the new one refuses to start on them.
+if ! dockerd_pid >/dev/null; then
+  rm -f "$PID_FILE" /var/run/docker/containerd/containerd.pid
 fi
 
 # shellcheck disable=SC2206  # MLCI_DOCKERD_FLAGS is a space separated list
