@@ -33,18 +33,8 @@ sys.path.insert(0, str(REPO))
 from ml.config import load_settings  # noqa: E402
 from tests.conftest import write_project  # noqa: E402
 from tests.fixtures.mlflow_server import free_port  # noqa: E402
-from tests.image.helpers import register_version  # noqa: E402
+from tests.image.helpers import ROW, register_version  # noqa: E402
 
-ROW = {
-    "tenure_months": 3.0,
-    "monthly_charges": 80.5,
-    "total_charges": 241.5,
-    "support_calls": 2.0,
-    "senior_citizen": 0.0,
-    "contract": "month-to-month",
-    "payment_method": "electronic-check",
-    "internet_service": "fiber",
-}
 BODY = json.dumps({"dataframe_records": [ROW]})
 
 

@@ -109,11 +109,12 @@ def run(
     prepare = {}
     if executor == "local":
         from ml.registry.tracking import connect
-        from ml.train.run import prepare_training
+        from ml.train.run import prepare_training, warm_imports
 
         prepare["train"] = [
             lambda: prepare_training(settings, dataset, fit=speculate),
             lambda: connect(settings),
+            warm_imports,
         ]
     result = run_pipeline(stages, runner, skipped, say=progress, prepare=prepare)
     out = settings.build_dir / "pipeline"

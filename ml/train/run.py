@@ -80,6 +80,17 @@ def _key(settings: Settings, dataset: DatasetVersion) -> tuple:
     )
 
 
+def warm_imports() -> None:
+    """Import what recording the run and evaluating need (skops, MLflow's sklearn flavour,
+    matplotlib), so `mlci pipeline run` can pay for it while validation runs in its child."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot
+    import mlflow.sklearn  # noqa: F401
+    import skops.io  # noqa: F401
+
+
 def prepare_training(
     settings: Settings, source: str | Path | None = None, fit: bool = False
 ) -> Prepared:

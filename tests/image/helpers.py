@@ -7,6 +7,19 @@ from ml.config import Settings
 TRAIN_ROWS = 3000
 
 
+# One realistic request row (the features of mlci.yaml), shared by tests and benchmarks.
+ROW = {
+    "tenure_months": 3.0,
+    "monthly_charges": 80.5,
+    "total_charges": 241.5,
+    "support_calls": 2.0,
+    "senior_citizen": 0.0,
+    "contract": "month-to-month",
+    "payment_method": "electronic-check",
+    "internet_service": "fiber",
+}
+
+
 def register_version(settings: Settings, approve: bool, rows: int | None = TRAIN_ROWS) -> str:
     """Train the project's pipeline on a slice of the bundled data, log and register it."""
     import mlflow

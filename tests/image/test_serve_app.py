@@ -15,17 +15,7 @@ from ml.config import load_settings
 from ml.serve.app import create_app
 from ml.serve.compile import build_bundle
 from tests.conftest import REPO
-
-ROW = {
-    "tenure_months": 3.0,
-    "monthly_charges": 80.5,
-    "total_charges": 241.5,
-    "support_calls": 2.0,
-    "senior_citizen": 0.0,
-    "contract": "month-to-month",
-    "payment_method": "electronic-check",
-    "internet_service": "fiber",
-}
+from tests.image.helpers import ROW
 
 
 @pytest.fixture(scope="module")
