@@ -79,30 +79,15 @@ def judge(
     _check_known("max", config.max)
     _check_known("compare_to_champion", config.compare_to_champion)
     checks: list[GateCheck] = []
-    for metric, bound in config.min.items():
-        value = metrics[metric]
-        ok = not math.isnan(value) and value >= bound
-        msg = (
-            ""
-            if ok
-            else (
-                f"{metric} = {_fmt(value)} is below the minimum {_fmt(bound)} "
-                f"(evaluate.min.{metric})"
-            )
-        )
-        checks.append(GateCheck("min", metric, value, bound, ok, message=msg))
-    for metric, bound in config.max.items():
-        value = metrics[metric]
-        ok = not math.isnan(value) and value <= bound
-        msg = (
-            ""
-            if ok
-            else (
-                f"{metric} = {_fmt(value)} is above the maximum {_fmt(bound)} "
-                f"(evaluate.max.{metric})"
-            )
-        )
-        checks.append(GateCheck("max", metric, value, bound, ok, message=msg))
+    absolute = [("min", config.min, "below the minimum"), ("max", config.max, "above the maximum")]
+    for kind, bounds, breach in absolute:
+        for metric, bound in bounds.items():
+            value = metrics[metric]
+            within = value >= bound if kind == "min" else value <= bound
+            ok = not math.isnan(value) and within
+            where = f"evaluate.{kind}.{metric}"
+            msg = "" if ok else f"{metric} = {_fmt(value)} is {breach} {_fmt(bound)} ({where})"
+            checks.append(GateCheck(kind, metric, value, bound, ok, message=msg))
     tol = config.regression_tolerance
     for metric in config.compare_to_champion:
         value = metrics[metric]
