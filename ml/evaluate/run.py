@@ -16,6 +16,7 @@ from ml.config import Settings
 from ml.data.dataset import DatasetVersion, file_digest
 from ml.errors import GateFailed, InputError
 from ml.evaluate.gate import EvaluationVerdict, judge
+from ml.evaluate.html_report import ReportInputs, write_html_report
 from ml.evaluate.metrics import compute_metrics, positive_proba
 from ml.evaluate.report import (
     clean_metrics,
@@ -176,13 +177,12 @@ def evaluate_run(
 
     registry = ModelRegistry(settings)
     champ = registry.champion()
-    champion_metrics = champion_info = None
+    champion_metrics = champion_info = champion_proba = None
     label = "champion"
     if champ is not None and champ.run_id != record.run_id:
         say(f"evaluate: scoring champion v{champ.version} on the same rows")
-        champion_metrics = compute_metrics(
-            y, positive_proba(registry.load_model(champ.name, champ.version), X)
-        )
+        champion_proba = positive_proba(registry.load_model(champ.name, champ.version), X)
+        champion_metrics = compute_metrics(y, champion_proba)
         label = f"champion v{champ.version}"
         champion_info = {
             "version": champ.version,
@@ -222,6 +222,30 @@ def evaluate_run(
             "checks": [c.to_dict() for c in verdict.checks],
             "champion": champion_info,
         },
+    )
+
+    # report: the champion-vs-challenger page (report.html + report.css), logged with the rest.
+    write_html_report(
+        out,
+        ReportInputs(
+            task="binary",
+            run_id=record.run_id,
+            y_true=y,
+            y_pred=(proba >= 0.5).astype(int),
+            scores=proba,
+            classes=[0, 1],
+            positive_class=1,
+            metrics=metrics,
+            checks=[c.to_dict() for c in verdict.checks],
+            champion_pred=None if champion_proba is None else (champion_proba >= 0.5).astype(int),
+            champion_scores=champion_proba,
+            champion_metrics=champion_metrics,
+            champion_label=label,
+            champion_run_id=champion_info["run_id"] if champion_info else None,
+            dataset_version=record.dataset_version,
+            dataset_digest=record.dataset_digest,
+            model_name=settings.mlflow.model_name,
+        ),
     )
 
     import mlflow
