@@ -302,7 +302,8 @@ def _metric_bars(
             by = y + 12 * j
             width = (right - left) * abs(v) / scale if _finite(v) else 0.0
             plot.parts.append(
-                f'<rect data-series="{_e(series)}" data-metric="{_e(m)}" x="{left}" '
+                f'<rect data-series="{_e(series)}" data-metric="{_e(m)}" data-value="{_val(v, 6)}" '
+                f'x="{left}" '
                 f'y="{_c(by)}" width="{_c(width)}" height="10" fill="{colour}"/>'
             )
             plot.text(left + width + 4, by + 9, _val(v), anchor="start", size=10)
@@ -352,7 +353,10 @@ def _matrix_chart(chart: str, title: str, cm: np.ndarray, labels: list[str], col
     for j in range(k):
         x = left + cell * j + cell / 2
         y = top + cell * k + 12
-        plot.text(x, y, labels[j], size=size, transform=f"rotate(30 {_c(x)} {_c(y)})")
+        if max(len(s) for s in labels) * 6 > cell:
+            plot.text(x, y, labels[j], size=size, transform=f"rotate(30 {_c(x)} {_c(y)})")
+        else:
+            plot.text(x, y, labels[j], size=size)
     plot.text(left + cell * k / 2, plot.h - 6, "predicted")
     plot.text(12, 22, "actual \u2193", anchor="start")
     return plot.svg()
@@ -380,7 +384,8 @@ def _class_bars(labels: list[str], series: list[tuple[str, str, np.ndarray]]) ->
         for j, (name, colour, f1) in enumerate(series):
             width = (right - left) * float(f1[i])
             plot.parts.append(
-                f'<rect data-series="{_e(name)}" data-class="{_e(lab)}" x="{left}" '
+                f'<rect data-series="{_e(name)}" data-class="{_e(lab)}" data-value="{f1[i]:.6f}" '
+                f'x="{left}" '
                 f'y="{_c(y + 11 * j)}" width="{_c(width)}" height="9" fill="{colour}"/>'
             )
             plot.text(left + width + 4, y + 11 * j + 8, f"{f1[i]:.3f}", anchor="start", size=9)
