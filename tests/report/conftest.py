@@ -7,9 +7,11 @@ scikit-learn on the same arrays. The browser fixtures need Debian's `chromium`
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +197,27 @@ def chromium() -> str:
             return path
     need_service("no chromium on PATH (run scripts/install-chromium.sh)")
     raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project where `mlci train` then `mlci evaluate` ran, the latter with a gate that fails
+    (evaluate.min.roc_auc = 0.99), so the real report has passing and failing gates."""
+    from click.testing import CliRunner
+
+    from ml.cli import cli
+    from tests.conftest import write_project
+
+    config = write_project(tmp_path_factory.mktemp("report-project"))
+    env = {"MLCI_TRAIN__PARAMS__MAX_ITER": "20"}
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("MLCI_")]:
+            mp.delenv(var)
+        mp.chdir(config.parent)
+        runner = CliRunner()
+        trained = runner.invoke(cli, ["--config", str(config), "train"], env=env)
+        assert trained.exit_code == 0, trained.output
+        env["MLCI_EVALUATE__MIN__ROC_AUC"] = "0.99"
+        result = runner.invoke(cli, ["--config", str(config), "evaluate"], env=env)
+    assert result.exit_code == 1, result.output  # the gate failed, as configured
+    return config
