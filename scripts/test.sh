@@ -16,4 +16,13 @@ else
   echo "test.sh: no Docker Engine; tests marked 'docker' will skip (CI would fail)" >&2
 fi
 
+# Debian's Chromium for the report's browser test (tests/report/test_browser.py).
+if ! scripts/install-chromium.sh; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "test.sh: Chromium could not be installed, and CI=true requires it" >&2
+    exit 1
+  fi
+  echo "test.sh: no Chromium; the report's browser tests will skip (CI would fail)" >&2
+fi
+
 exec .venv/bin/pytest "$@"

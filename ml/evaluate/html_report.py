@@ -131,6 +131,18 @@ def _thin(xs: np.ndarray, ys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     return xs[idx], ys[idx]
 
 
+def _nice_ticks(lo: float, hi: float, n: int) -> np.ndarray:
+    """About `n` round tick values (steps of 1, 2 or 5 x 10^k) within [lo, hi]."""
+    span = hi - lo
+    if not span > 0:
+        return np.array([lo])
+    raw = span / n
+    base = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * base for m in (1, 2, 5, 10) if m * base >= raw)
+    ticks = np.arange(math.ceil(lo / step) * step, hi + step * 1e-9, step)
+    return np.round(ticks, 12)
+
+
 # ---------------------------------------------------------------------------- SVG charts
 
 
@@ -185,14 +197,14 @@ class _Plot:
         self.x0, self.x1 = (float(v) for v in xlim)
         self.y0, self.y1 = (float(v) for v in ylim)
         p = self.parts
-        for v in np.linspace(self.x0, self.x1, ticks + 1):
+        for v in _nice_ticks(self.x0, self.x1, ticks):
             x = self.sx(v)
             p.append(
                 f'<line x1="{_c(x)}" y1="{_c(self.py1)}" x2="{_c(x)}" y2="{_c(self.py0)}" '
                 f'stroke="{GRID}" stroke-width="1"/>'
             )
             self.text(x, self.py0 + 14, _tick(v), size=10)
-        for v in np.linspace(self.y0, self.y1, ticks + 1):
+        for v in _nice_ticks(self.y0, self.y1, ticks):
             y = self.sy(v)
             p.append(
                 f'<line x1="{_c(self.px0)}" y1="{_c(y)}" x2="{_c(self.px1)}" y2="{_c(y)}" '
@@ -451,6 +463,11 @@ def _residual_chart(y_true: np.ndarray, series: list[tuple[str, str, np.ndarray]
             f'<g data-series="{_e(name)}" data-bins="{HIST_BINS}" fill="{colour}" '
             f'fill-opacity="0.45" stroke="{colour}" stroke-width="0.5">{bars}</g>'
         )
+    if lo < 0 < hi:
+        plot.parts.append(
+            f'<line x1="{_c(plot.sx(0))}" y1="{_c(plot.py0)}" x2="{_c(plot.sx(0))}" '
+            f'y2="{_c(plot.py1)}" stroke="{INK}" stroke-width="1" stroke-dasharray="4 3"/>'
+        )
     plot.legend([(n, c) for n, c, _ in residuals])
     return plot.svg()
 
@@ -583,7 +600,11 @@ def _regression_charts(inputs: ReportInputs, label: str) -> list[str]:
             _scatter_chart(y, series),
             f"Predicted vs actual on up to {MAX_SCATTER_POINTS} sampled rows; dashed: y = x.",
         ),
-        _figure(_residual_chart(y, series), f"Residuals in {HIST_BINS} shared bins."),
+        _figure(
+            _residual_chart(y, series),
+            f"Residuals in {HIST_BINS} shared bins over the 0.5-99.5 percentile range "
+            "(values beyond count in the edge bins); dashed: zero.",
+        ),
         _figure(
             _metric_bars(inputs.metrics, inputs.champion_metrics, label),
             "Held-out metrics, each row scaled to its largest value "
