@@ -324,9 +324,27 @@ def _metric_bars(
 
 
 def _codes(values: Any, index: Mapping[Any, int]) -> np.ndarray:
-    """Each label's position in `index` (-1 when unknown), via the distinct values only."""
-    arr = np.asarray(values)
-    uniq, inv = np.unique(arr, return_inverse=True)
+    """Each label's position in `index` (-1 when unknown).
+
+    A binary search in the sorted class values (O(n log k), no sort of the n labels) when the
+    labels and classes are both numbers or both strings; otherwise via the distinct labels.
+    """
+    arr = np.asarray(values).reshape(-1)
+    keys = sorted(index, key=lambda k: (str(type(k)), k))
+    if arr.dtype == object and keys and all(isinstance(k, str) for k in keys):
+        arr = arr.astype(str)
+    ref = np.asarray(keys)
+    numeric = set("biuf")
+    same_kind = ref.dtype.kind == arr.dtype.kind or {ref.dtype.kind, arr.dtype.kind} <= numeric
+    if len(keys) and same_kind and ref.dtype.kind in numeric | {"U"}:
+        pos = np.clip(np.searchsorted(ref, arr), 0, len(ref) - 1)
+        found = ref[pos] == arr
+        positions = np.array([index[k] for k in keys], dtype=np.int64)
+        return np.where(found, positions[pos], -1)
+    try:
+        uniq, inv = np.unique(arr, return_inverse=True)
+    except TypeError:  # labels of mixed types cannot be sorted
+        return np.fromiter((index.get(_key(v), -1) for v in arr), np.int64, len(arr))
     lookup = np.array([index.get(_key(u), -1) for u in uniq], dtype=np.int64)
     return lookup[inv.reshape(-1)]
 
@@ -483,7 +501,10 @@ def _class_labels(inputs: ReportInputs) -> list[Any]:
     if inputs.classes is not None:
         return list(inputs.classes)
     both = np.concatenate([np.asarray(inputs.y_true).reshape(-1), np.asarray(inputs.y_pred)])
-    return [_key(v) for v in np.unique(both)]
+    try:
+        return [_key(v) for v in np.unique(both)]
+    except TypeError:  # labels of mixed types
+        return sorted({_key(v) for v in both}, key=lambda v: (str(type(v)), v))
 
 
 def _binary_charts(inputs: ReportInputs, label: str) -> list[str]:

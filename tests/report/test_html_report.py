@@ -253,3 +253,29 @@ def test_bad_inputs_name_the_field():
     inputs = binary_inputs()
     with pytest.raises(ValueError, match="champion_scores has 10 rows, y_true has 5000"):
         render_html(dataclasses.replace(inputs, champion_scores=inputs.scores[:10]))
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [[0, 1, 2], [False, True], ["no", "yes"], ["b", "a", "c"], [1, "one"], [0.5, 1.5]],
+    ids=["int", "bool", "str", "str-unsorted", "mixed", "float"],
+)
+@pytest.mark.parametrize("as_object", [False, True], ids=["native", "object"])
+def test_confusion_counts_for_any_label_type(classes, as_object):
+    rng = np.random.default_rng(3)
+    pick = rng.integers(0, len(classes), (2, 400))
+    y = np.array([classes[i] for i in pick[0]], dtype=object if as_object else None)
+    p = np.array([classes[i] for i in pick[1]], dtype=object if as_object else None)
+    inputs = dataclasses.replace(multiclass_inputs(), y_true=y, y_pred=p, classes=classes)
+    inputs = dataclasses.replace(inputs, champion_pred=None)
+    (svg,) = parse(render_html(inputs)).find("svg", data_chart="confusion_candidate")
+    got = {
+        tuple(map(int, r.attrs["data-cell"].split(","))): int(r.attrs["data-count"])
+        for r in svg.iter("rect")
+        if "data-cell" in r.attrs
+    }
+    k = len(classes)
+    want = {
+        (i, j): int(((pick[0] == i) & (pick[1] == j)).sum()) for i in range(k) for j in range(k)
+    }
+    assert got == want
