@@ -279,3 +279,19 @@ def test_confusion_counts_for_any_label_type(classes, as_object):
         (i, j): int(((pick[0] == i) & (pick[1] == j)).sum()) for i in range(k) for j in range(k)
     }
     assert got == want
+
+
+def test_one_class_held_out_and_nan_metrics_still_render():
+    inputs = binary_inputs(n=200, champion=False)
+    nan = float("nan")
+    inputs = dataclasses.replace(
+        inputs,
+        y_true=np.zeros(200, dtype=int),
+        metrics={**inputs.metrics, "roc_auc": nan},
+        checks=[{**inputs.checks[0], "value": nan, "passed": False}],
+    )
+    page = parse(render_html(inputs))
+    (svg,) = page.find("svg", data_chart="roc")
+    assert not list(svg.iter("polyline"))
+    assert "needs both classes in the held-out rows" in svg.all_text()
+    assert gate_rows(page)["min.roc_auc"]["value"] == "n/a"
