@@ -99,3 +99,46 @@ def laptop(store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     store.configure()
     yield store
     store.configure()
+
+
+BOT = ("bot", "bot-token")  # the CI bot's credential: reads builds (Job/Read), cannot approve
+ADMIN = ("admin", "admin-token")
+ALICE = ("alice", "alice-token")  # an approver in Jenkins and in approval.jenkins.approvers
+MALLORY = ("mallory", "mallory-token")  # may answer the input in Jenkins, not an approver here
+
+
+def creds(user: tuple[str, str]) -> dict[str, str]:
+    return {"JENKINS_USER": user[0], "JENKINS_TOKEN": user[1]}
+
+
+@pytest.fixture
+def jenkins(laptop: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Jenkins double (a stand-in for the controller) with the repo's jobs applied, and the
+    store's mlci.yaml pointing at it with alice as the only approver; mlci reads as the bot."""
+    from tests.conftest import REPO
+    from tests.jenkins.double import JenkinsDouble
+
+    d = JenkinsDouble(queue_delay=0.02)
+    d.add_user(ADMIN[0], token=ADMIN[1], role="admin")
+    d.add_user(BOT[0], token=BOT[1], role="viewer")
+    for name, token in (ALICE, MALLORY):
+        d.add_user(name, token=token, role="developer", groups=("ml-approvers",))
+    d.start()
+    laptop.configure(
+        **{
+            "jenkins.url": d.url.rstrip("/"),
+            "jenkins.scm_url": "https://git.example.com/team/churn.git",
+            "jenkins.timeout": 5,
+            "jenkins.jobs_dir": str(REPO / "jenkins" / "jobs"),
+            "approval.jenkins.approvers": ["alice"],
+        }
+    )
+    result = laptop.mlci("jenkins", "apply", env=creds(ADMIN))
+    assert result.exit_code == 0, result.output
+    for var, value in creds(BOT).items():
+        monkeypatch.setenv(var, value)
+    try:
+        yield d
+    finally:
+        d.stop()
+    assert not d.errors, f"the double failed to serve a request:\n{d.errors[0]}"

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.jenkins.double.approvers import ApproversMixin
 from tests.jenkins.double.builds import Build, BuildScript, BuildsMixin
 from tests.jenkins.double.common import (
     ROLES,
@@ -65,7 +66,9 @@ class _Server(ThreadingHTTPServer):
         self.double.errors.append(traceback.format_exc())
 
 
-class JenkinsDouble(JobsMixin, QueueMixin, BuildsMixin, InputsMixin, CredentialsMixin, LinterMixin):
+class JenkinsDouble(
+    ApproversMixin, JobsMixin, QueueMixin, BuildsMixin, InputsMixin, CredentialsMixin, LinterMixin
+):
     """The controller double. `start()` returns its URL; `stop()` shuts it down."""
 
     def __init__(self, queue_delay: float = 0.05) -> None:
