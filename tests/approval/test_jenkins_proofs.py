@@ -156,6 +156,12 @@ def test_a_build_for_another_version_another_job_or_an_aborted_input_is_refused(
         "Error: Jenkins build ml/retrain #1 is not a build of an approval job: only inputs of "
         "ml/deploy approve (approval.jenkins.jobs in mlci.yaml)\n"
     )
+    # a build Jenkins does not have (never ran, or discarded by log rotation)
+    result = approve_from(laptop, other, f"{jenkins.url}job/ml/job/deploy/99/")
+    assert result.exit_code == 3
+    assert "Jenkins build ml/deploy #99 cannot vouch for the approval: no build ml/deploy #99" in (
+        result.stderr
+    )
     # another controller
     result = approve_from(laptop, other, "http://jenkins.evil.example/job/ml/job/deploy/1/")
     assert result.exit_code == 3

@@ -109,7 +109,13 @@ class JenkinsInputProof:
                 f"input {input_id!r} of {where} is not an approval input (approval.jenkins."
                 f"input_ids in mlci.yaml: {', '.join(cfg.input_ids) or 'none'})"
             )
-        info = self.client.build_info(job, number)
+        try:
+            info = self.client.build_info(job, number)
+        except InputError as e:  # 404: never existed, or discarded by the job's log rotation
+            raise NotApproved(
+                f"{where} cannot vouch for the approval: {e}. Keep approval builds "
+                f"(keepLog, or a longer buildDiscarder) or approve again"
+            ) from None
         params: dict[str, str] = {}
         approvers: list[str] = []
         for action in info.get("actions") or []:
