@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 
 from ml.registry import tags as T
 from ml.registry.approval import Statement, proof_document
 from tests.approval.conftest import ADMIN, ALICE, MALLORY, MODEL, creds
 from tests.jenkins.double import BuildScript, InputSpec, StageScript
+
+pytestmark = pytest.mark.slow  # several builds on the double and registry round trips each
 
 INPUT = InputSpec(
     "Deploy this model version to production?",
