@@ -43,7 +43,7 @@ def default_key_file(environ: dict[str, str] | None = None) -> Path:
 def key_file(settings: Settings) -> Path:
     """Where the approver key lives; ConfigError when that is inside the project folder."""
     configured = settings.approval.key_file
-    path = (settings.path(configured) if configured else default_key_file()).resolve()
+    path = (settings.path(configured.expanduser()) if configured else default_key_file()).resolve()
     root = settings.root.resolve()
     if path == root or root in path.parents:
         raise ConfigError(
