@@ -65,8 +65,10 @@ def test_apply_from_empty_creates_folder_and_all_jobs(jproject: Path, double: Je
     assert "<scriptPath>jenkins/deploy.Jenkinsfile</scriptPath>" in double.job_config("ml/deploy")
     # parameters exist before the first run
     assert [p["name"] for p in double.get_job("ml/deploy").parameters()] == [
+        "ACTION",
         "MODEL_NAME",
         "MODEL_VERSION",
+        "ENVIRONMENT",
     ]
 
 
@@ -148,7 +150,12 @@ def test_build_follow_streams_log_and_succeeds(jproject: Path, double: JenkinsDo
     assert "description: churn-classifier version 3\n" in result.stderr
     assert "ml/deploy #1 finished SUCCESS\n" in result.stderr
     build = double.get_job("ml/deploy").builds[1]
-    assert build.params == {"MODEL_NAME": "churn-classifier", "MODEL_VERSION": "3"}
+    assert build.params == {
+        "ACTION": "deploy",
+        "MODEL_NAME": "churn-classifier",
+        "MODEL_VERSION": "3",
+        "ENVIRONMENT": "production",
+    }
 
 
 def test_build_follow_exits_1_on_failure(jproject: Path, double: JenkinsDouble):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -407,7 +408,8 @@ def test_registration_is_guarded_to_main_and_names_the_version():
     assert re.search(r"branch 'main'", guard)
     assert re.search(r"not \{ changeRequest\(\) \}", guard)
     assert [s for s, _ in sh_scripts(TRAINING, closure)] == [
-        "mkdir -p build/register && mlci model register --json > build/register/model_version.json"
+        'mkdir -p build/register && mlci model register --build-url "$BUILD_URL" --json '
+        "> build/register/model_version.json"
     ]
     body = register.text(closure)
     assert "currentBuild.description" in body
@@ -417,24 +419,22 @@ def test_registration_is_guarded_to_main_and_names_the_version():
     assert len(others) == 1
 
 
-def test_training_options_parameters_trigger_and_reports():
+def test_training_options_parameters_and_reports():
     text = TRAINING.read_text()
     for needle in (
         "timeout(",
         "timestamps()",
         "buildDiscarder(logRotator(",
-        "disableConcurrentBuilds(abortPrevious: true)",
         "booleanParam(name: 'FORCE_RETRAIN'",
         "string(name: 'DATASET_VERSION'",
         "string(name: 'RETRAIN_REASON'",
-        "cron(",
         NODE_AGENT,
     ):
         assert needle in text, needle
     root, src = parse(TRAINING)
     always = calls(root, src, "always")
     assert always, "post { always { ... } } is missing"
-    body = Call("always", always[0].node, src).text()
+    body = Call("always", always[-1].node, src).text()
     assert "junit" in body and "archiveArtifacts" in body
     for report in ("build/validate", "build/evaluate"):
         assert report in body
@@ -522,10 +522,16 @@ def test_credential_ids_match_casc_and_the_cli():
     assert known <= casc_ids
 
 
-def test_job_definitions_point_at_the_jenkinsfiles_and_declare_their_parameters(project):
+def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(project):
+    """One definition (issue 9, item 6): the job files declare no parameters or timers; the
+    rendered config.xml carries exactly what Declarative writes from the Jenkinsfile (read here
+    by the double's independent tree-sitter reader)."""
     from ml.config import load_settings
-    from ml.jenkins.jobs import load_definitions
+    from ml.jenkins.jobs import load_definitions, same_config
+    from tests.jenkins.conftest import link_pipelines
+    from tests.jenkins.double.declarative import apply_declared, read_declared
 
+    link_pipelines(project.parent)
     settings = load_settings(project, {"MLCI_JENKINS__SCM_URL": "https://git.example/r.git"})
     defs = {d.name: d.config_xml for d in load_definitions(settings, REPO / "jenkins" / "jobs")}
     assert set(defs) == {"ml/train", "ml/deploy", "ml/retrain"}
@@ -536,9 +542,25 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_declare_their_parameters(
     ):
         assert f"<scriptPath>{jenkinsfile}</scriptPath>" in defs[name]
         assert (REPO / jenkinsfile).is_file()
-    top = DEPLOY.read_text().split("stages {")[0]  # pipeline parameters, not the input's
-    declared = re.findall(r"string\(name: '(\w+)'", top)
-    in_xml = re.findall(r"<name>(\w+)</name>\s*<description>", defs["ml/deploy"])
-    assert declared == in_xml == ["MODEL_NAME", "MODEL_VERSION"]
+    for path in (REPO / "jenkins" / "jobs").glob("*.xml"):
+        props = ET.fromstring(path.read_bytes()).find("properties")
+        assert props is None or len(props) == 0, f"{path.name} defines job properties"
+    for name, path in (("ml/deploy", DEPLOY), ("ml/retrain", RETRAIN)):
+        rendered = defs[name].split("\n", 1)[1].encode()  # without the XML declaration
+        after_run = apply_declared(rendered, read_declared(path.read_text(), {}))
+        # a Declarative run changes none of what apply wrote (it may add other properties)
+        assert same_config(after_run.decode(), defs[name]), name
+        prop = "properties/hudson.model.ParametersDefinitionProperty"
+        before, after = ET.fromstring(rendered).find(prop), ET.fromstring(after_run).find(prop)
+        assert (before is None) == (after is None)
+        if before is not None:
+            assert ET.tostring(before) == ET.tostring(after), name
+    assert "<spec>H 3 * * *</spec>" in defs["ml/retrain"]
+    declared = read_declared(DEPLOY.read_text(), {})
+    assert [args["name"] for _, args in declared.parameters] == [
+        "ACTION",
+        "MODEL_NAME",
+        "MODEL_VERSION",
+        "ENVIRONMENT",
+    ]
     assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/deploy"]
-    assert f"defaultValue: '{settings.mlflow.model_name}'" in DEPLOY.read_text()
