@@ -60,7 +60,9 @@ def model() -> None:
 @click.option(
     "--build-url",
     metavar="URL",
-    help="The CI build registering it (Jenkins: $BUILD_URL), kept as tag ci.build_url.",
+    envvar="BUILD_URL",
+    help="The CI build registering it, kept as tag ci.build_url (default: $BUILD_URL, which "
+    "Jenkins sets).",
 )
 @json_option
 @handle_errors
