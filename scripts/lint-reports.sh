@@ -18,7 +18,7 @@ bin=.venv/bin
 mapfile -t shells < <(git ls-files '*.sh' .ci/run 2>/dev/null || ls scripts/*.sh)
 status=0
 "$bin/shellcheck" -f checkstyle "${shells[@]}" >"$out/shellcheck.xml" || status=$?
-# shellcheck: 0 clean, 1 findings; anything else means it could not check the files.
+# Exit status of shellcheck: 0 clean, 1 findings; anything else: it could not check the files.
 [ "$status" -le 1 ] || { echo "lint-reports.sh: shellcheck failed ($status)" >&2; exit 2; }
 
 mapfile -t dockerfiles < <(ls docker/*.Dockerfile 2>/dev/null || true)
