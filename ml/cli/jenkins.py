@@ -45,7 +45,8 @@ def jenkins() -> None:
 
     The controller is jenkins.url in mlci.yaml; the user and API token come from the
     environment variables named by jenkins.user_env and jenkins.token_env. JOB names are
-    relative to jenkins.folder (`deploy` is `ml/deploy`); a leading / starts at the root.
+    relative to jenkins.folder (`release/deploy` is `ml/release/deploy`); a leading / starts
+    at the root.
     """
 
 

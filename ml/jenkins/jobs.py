@@ -1,7 +1,10 @@
 """Job definitions in `jenkins/jobs/*.xml` and `apply`: make the controller match them.
 
-Each file is one item's config.xml, named after the item (`deploy.xml` -> `<folder>/deploy`),
-with `${variable}` placeholders filled from settings (see `template_vars`). `plan()` compares the
+Each file is one item's config.xml, named after the item and its place under jenkins.folder
+(`train.xml` -> `<folder>/train`, `release/deploy.xml` -> `<folder>/release/deploy`), with
+`${variable}` placeholders filled from settings (see `template_vars`). Sub-folders become
+Jenkins folders: credentials are scoped to them (ml/jenkins/credentials.py), so the deploy job
+alone sees the registry login and the retrain job alone the bot token. `plan()` compares the
 controller's config with the rendered file and `apply()` writes only what differs, so a second
 run makes zero writes.
 
@@ -46,7 +49,7 @@ SCM_BRANCH = "main"
 
 @dataclass(frozen=True)
 class JobDefinition:
-    name: str  # full name on the controller, e.g. ml/deploy
+    name: str  # full name on the controller, e.g. ml/release/deploy
     source: Path
     config_xml: str
 
@@ -102,7 +105,7 @@ def jobs_dir(settings: Settings) -> Path:
 def load_definitions(settings: Settings, directory: Path | None = None) -> list[JobDefinition]:
     """Render every `*.xml` in the jobs folder; errors name the file and what is wrong."""
     directory = directory or jobs_dir(settings)
-    files = sorted(directory.glob("*.xml")) if directory.is_dir() else []
+    files = sorted(directory.rglob("*.xml")) if directory.is_dir() else []
     if not files:
         raise InputError(
             f"{directory}: no job definitions (*.xml) found; set jenkins.jobs_dir "
@@ -125,7 +128,8 @@ def load_definitions(settings: Settings, directory: Path | None = None) -> list[
         except ET.ParseError as e:
             raise InputError(f"{path}: not well-formed XML: {e}") from None
         text = with_declared_properties(settings, path, root, text)
-        name = f"{folder}/{path.stem}" if folder else path.stem
+        relative = path.relative_to(directory).with_suffix("").as_posix()
+        name = f"{folder}/{relative}" if folder else relative
         out.append(JobDefinition(name, path, text))
     return out
 
@@ -225,15 +229,14 @@ def plan(
 ) -> list[Change]:
     """What `apply` would do, without writing anything."""
     changes: list[Change] = []
-    missing_folder = False
-    prefix = ""
-    for part in [p for p in settings.jenkins.folder.split("/") if p]:
-        prefix = f"{prefix}/{part}" if prefix else part
-        if missing_folder or not client.item_exists(prefix):
-            missing_folder = True
-            changes.append(Change("create-folder", prefix, FOLDER_XML))
+    missing: set[str] = set()
+    for folder in _folders(settings, definitions):
+        parent = folder.rpartition("/")[0]
+        if parent in missing or not client.item_exists(folder):
+            missing.add(folder)
+            changes.append(Change("create-folder", folder, FOLDER_XML))
     for d in definitions:
-        current = None if missing_folder else client.get_config(d.name)
+        current = None if d.name.rpartition("/")[0] in missing else client.get_config(d.name)
         if current is None:
             changes.append(
                 Change("create", d.name, d.config_xml, config_diff(d.name, "", d.config_xml))
@@ -245,6 +248,19 @@ def plan(
                 Change("update", d.name, d.config_xml, config_diff(d.name, current, d.config_xml))
             )
     return changes
+
+
+def _folders(settings: Settings, definitions: list[JobDefinition]) -> list[str]:
+    """jenkins.folder and every folder the definitions sit in, parents first."""
+    out: list[str] = []
+    names = [f"{settings.jenkins.folder.strip('/')}/_"] + [d.name for d in definitions]
+    for name in names:
+        prefix = ""
+        for part in [p for p in name.split("/")[:-1] if p]:
+            prefix = f"{prefix}/{part}" if prefix else part
+            if prefix not in out:
+                out.append(prefix)
+    return out
 
 
 def apply(client: JenkinsClient, changes: list[Change]) -> None:

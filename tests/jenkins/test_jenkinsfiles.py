@@ -535,18 +535,19 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
     link_pipelines(project.parent)
     settings = load_settings(project, {"MLCI_JENKINS__SCM_URL": "https://git.example/r.git"})
     defs = {d.name: d.config_xml for d in load_definitions(settings, REPO / "jenkins" / "jobs")}
-    assert set(defs) == {"ml/train", "ml/deploy", "ml/retrain"}
+    # deploy and retrain in their own folders: the credentials scoped to them (jenkins-ctl)
+    assert set(defs) == {"ml/train", "ml/release/deploy", "ml/ct/retrain"}
     for name, jenkinsfile in (
         ("ml/train", "Jenkinsfile"),
-        ("ml/deploy", "jenkins/deploy.Jenkinsfile"),
-        ("ml/retrain", "jenkins/retrain.Jenkinsfile"),
+        ("ml/release/deploy", "jenkins/deploy.Jenkinsfile"),
+        ("ml/ct/retrain", "jenkins/retrain.Jenkinsfile"),
     ):
         assert f"<scriptPath>{jenkinsfile}</scriptPath>" in defs[name]
         assert (REPO / jenkinsfile).is_file()
-    for path in (REPO / "jenkins" / "jobs").glob("*.xml"):
+    for path in (REPO / "jenkins" / "jobs").rglob("*.xml"):
         props = ET.fromstring(path.read_bytes()).find("properties")
         assert props is None or len(props) == 0, f"{path.name} defines job properties"
-    for name, path in (("ml/deploy", DEPLOY), ("ml/retrain", RETRAIN)):
+    for name, path in (("ml/release/deploy", DEPLOY), ("ml/ct/retrain", RETRAIN)):
         rendered = defs[name].split("\n", 1)[1].encode()  # without the XML declaration
         after_run = apply_declared(rendered, read_declared(path.read_text(), {}))
         # a Declarative run changes none of what apply wrote (it may add other properties)
@@ -556,7 +557,7 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
         assert (before is None) == (after is None)
         if before is not None:
             assert ET.tostring(before) == ET.tostring(after), name
-    assert "<spec>H 3 * * *</spec>" in defs["ml/retrain"]
+    assert "<spec>H 3 * * *</spec>" in defs["ml/ct/retrain"]
     declared = read_declared(DEPLOY.read_text(), {})
     assert [args["name"] for _, args in declared.parameters] == [
         "ACTION",
@@ -564,7 +565,7 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
         "MODEL_VERSION",
         "ENVIRONMENT",
     ]
-    assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/deploy"]
+    assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/release/deploy"]
 
 
 # ---------------------------------------------------------------- issue 9
