@@ -188,7 +188,7 @@ class JenkinsApprovalSettings(_Section):
         description="Jenkins user ids whose answer to the input approves; empty = none do",
     )
     jobs: list[str] = Field(
-        default_factory=lambda: ["deploy"],
+        default_factory=lambda: ["release/deploy"],
         description="jobs (under jenkins.folder; leading / = from the root) whose input counts",
     )
     input_ids: list[str] = Field(
@@ -198,6 +198,14 @@ class JenkinsApprovalSettings(_Section):
     version_parameter: str = Field(
         "MODEL_VERSION", description="build parameter naming the version"
     )
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        """Also "alice,bob", the form of the controller's MLCI_APPROVERS (the input's submitter)."""
+        if isinstance(v, str):
+            return [u.strip() for u in v.split(",") if u.strip()]
+        return v
 
 
 class ApprovalSettings(_Section):

@@ -133,6 +133,10 @@ def jenkins(laptop: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             "approval.jenkins.approvers": ["alice"],
         }
     )
+    from tests.jenkins.conftest import link_pipelines
+
+    if not (laptop.root / "jenkins").exists():
+        link_pipelines(laptop.root)  # apply reads each job's Jenkinsfile from the project
     result = laptop.mlci("jenkins", "apply", env=creds(ADMIN))
     assert result.exit_code == 0, result.output
     for var, value in creds(BOT).items():

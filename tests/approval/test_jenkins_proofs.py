@@ -35,14 +35,14 @@ DEPLOY = BuildScript(
 
 def deploy_build(store, double, version: str, number: int) -> str:
     """Queue the deploy job for `version`; wait at its input; return the build URL."""
-    double.script("ml/deploy", DEPLOY)
+    double.script("ml/release/deploy", DEPLOY)
     result = store.mlci(
-        "jenkins", "build", "deploy", "-p", f"MODEL_NAME={MODEL}", "-p",
+        "jenkins", "build", "release/deploy", "-p", f"MODEL_NAME={MODEL}", "-p",
         f"MODEL_VERSION={version}", "--poll-interval", "0.02", env=creds(ADMIN),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    double.wait_for_input("ml/deploy", number)
-    return f"{double.url}job/ml/job/deploy/{number}/"
+    double.wait_for_input("ml/release/deploy", number)
+    return f"{double.url}job/ml/job/release/job/deploy/{number}/"
 
 
 def answer(double, build: str, user: tuple[str, str], action: str = "proceed") -> None:
@@ -71,8 +71,9 @@ def test_an_input_answered_by_an_approver_approves_and_is_rechecked(laptop, jenk
     build = deploy_build(laptop, jenkins, v, 1)
     early = approve_from(laptop, v, build)
     assert early.exit_code == 3
-    assert early.stderr == "Error: input 'Promote' of Jenkins build ml/deploy #1 has not been " \
-        "answered yet\n"  # fmt: skip
+    assert early.stderr == (
+        "Error: input 'Promote' of Jenkins build ml/release/deploy #1 has not been answered yet\n"
+    )
     assert laptop.tags(v)[T.APPROVAL_STATUS] == "pending"
     answer(jenkins, build, ALICE)
     wrong = approve_from(laptop, v, build, "--by", "carol")
@@ -142,7 +143,7 @@ def test_a_build_for_another_version_another_job_or_an_aborted_input_is_refused(
     result = approve_from(laptop, other, build)
     assert result.exit_code == 3
     assert result.stderr == (
-        f"Error: Jenkins build ml/deploy #1 was asked to approve MODEL_NAME={MODEL!r} "
+        f"Error: Jenkins build ml/release/deploy #1 was asked to approve MODEL_NAME={MODEL!r} "
         f"MODEL_VERSION={approved!r}, not {MODEL!r} version {other}: a proof from another "
         f"version's build does not count\n"
     )
@@ -151,22 +152,24 @@ def test_a_build_for_another_version_another_job_or_an_aborted_input_is_refused(
     answer(jenkins, aborted, ALICE, action="abort")
     result = approve_from(laptop, other, aborted)
     assert result.exit_code == 3
-    assert "nobody approved an input of Jenkins build ml/deploy #2" in result.stderr
+    assert "nobody approved an input of Jenkins build ml/release/deploy #2" in result.stderr
     # a build of a job that is not an approval job (e.g. a branch's own pipeline)
-    result = approve_from(laptop, other, f"{jenkins.url}job/ml/job/retrain/1/")
+    result = approve_from(laptop, other, f"{jenkins.url}job/ml/job/ct/job/retrain/1/")
     assert result.exit_code == 3
     assert result.stderr == (
-        "Error: Jenkins build ml/retrain #1 is not a build of an approval job: only inputs of "
-        "ml/deploy approve (approval.jenkins.jobs in mlci.yaml)\n"
+        "Error: Jenkins build ml/ct/retrain #1 is not a build of an approval job: only inputs "
+        "of ml/release/deploy approve (approval.jenkins.jobs in mlci.yaml)\n"
     )
     # a build Jenkins does not have (never ran, or discarded by log rotation)
-    result = approve_from(laptop, other, f"{jenkins.url}job/ml/job/deploy/99/")
+    result = approve_from(laptop, other, f"{jenkins.url}job/ml/job/release/job/deploy/99/")
     assert result.exit_code == 3
-    assert "Jenkins build ml/deploy #99 cannot vouch for the approval: no build ml/deploy #99" in (
-        result.stderr
-    )
+    assert (
+        "Jenkins build ml/release/deploy #99 cannot vouch for the approval: "
+        "no build ml/release/deploy #99"
+    ) in result.stderr
     # another controller
-    result = approve_from(laptop, other, "http://jenkins.evil.example/job/ml/job/deploy/1/")
+    elsewhere = "http://jenkins.evil.example/job/ml/job/release/job/deploy/1/"
+    result = approve_from(laptop, other, elsewhere)
     assert result.exit_code == 3
     assert "is not on the configured controller" in result.stderr
     assert laptop.tags(other)[T.APPROVAL_STATUS] == "pending"

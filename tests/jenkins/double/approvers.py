@@ -29,9 +29,11 @@ class ApproversMixin:
     def _approver_ids(self, b: Build) -> list[str]:
         return b.__dict__.setdefault("approver_ids", [])
 
-    def _answer(self, b: Build, key: str, action: str, raw_json: str | None, user: User) -> Reply:
-        reply = super()._answer(b, key, action, raw_json, user)  # type: ignore[misc]
-        if action != "abort" and reply.status == 200:
+    def _answer(
+        self, b: Build, key: str, action: str, raw_json: str | None, user: User, **kw: Any
+    ) -> Reply:
+        reply = super()._answer(b, key, action, raw_json, user, **kw)  # type: ignore[misc]
+        if action != "abort" and reply.status == 200:  # proceed and proceedEmpty alike
             with self.lock:  # type: ignore[attr-defined]
                 self._approver_ids(b).append(user.name)
         return reply
