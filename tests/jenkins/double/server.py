@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.jenkins.double.approvers import ApproversMixin
 from tests.jenkins.double.builds import Build, BuildScript, BuildsMixin
 from tests.jenkins.double.common import (
     ROLES,
@@ -67,7 +68,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class JenkinsDouble(
-    JobsMixin, QueueMixin, BuildsMixin, InputsMixin, CredentialsMixin, LinterMixin, DeclarativeMixin
+    ApproversMixin,
+    JobsMixin,
+    QueueMixin,
+    BuildsMixin,
+    InputsMixin,
+    CredentialsMixin,
+    LinterMixin,
+    DeclarativeMixin,
 ):
     """The controller double. `start()` returns its URL; `stop()` shuts it down."""
 
