@@ -130,6 +130,7 @@ def sh_scripts(path: Path, under: Node | None = None) -> list[tuple[str, bool]]:
 def mlci_invocations(script: str) -> list[list[str]]:
     """The argument lists of every `mlci ...` in a shell line (split at && ; | >)."""
     out = []
+    script = re.sub(r"\\\n\s*", " ", script)  # a shell line continuation
     for segment in re.split(r"&&|\|\||;|\||>", script):
         words = shlex.split(segment)
         if words and words[0] in ("mlci", ".venv/bin/mlci"):
@@ -269,7 +270,7 @@ def test_every_sh_step_runs_mlci_in_the_stage_image_or_an_agreed_node_command(pa
     """mlci runs only in the stage image; on the node only the NODE_COMMANDS run."""
     for call, script in sh_calls(path):
         image = in_stage_image(effective_agent(call))
-        for segment in re.split(r"&&|\|\||;|\||>", script):
+        for segment in re.split(r"&&|\|\||;|\||>", re.sub(r"\\\n\s*", " ", script)):
             words = shlex.split(segment)
             if not words or segment.strip().startswith("build/"):
                 continue
@@ -457,12 +458,29 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     )
     steps = approval.text(closure)
     assert "milestone(" in steps and "lock(" in steps
-    assert sh_scripts(DEPLOY, closure) == [
-        (
-            'mlci model approve "$MODEL_NAME" "$MODEL_VERSION" --by "$APPROVER" --reason "$REASON"',
-            True,
-        )
+    # the proof of the approval is this build's answered input (approval helper's
+    # ml/registry/proofs/jenkins.py checks it through the Jenkins API)
+    ((script, single_quoted),) = sh_scripts(DEPLOY, closure)
+    assert single_quoted
+    assert mlci_invocations(script) == [
+        [
+            "model",
+            "approve",
+            "$MODEL_NAME",
+            "$MODEL_VERSION",
+            "--jenkins-build",
+            "$BUILD_URL",
+            "--input-id",
+            "Promote",
+            "--by",
+            "$APPROVER",
+            "--reason",
+            "$REASON",
+        ]
     ]
+    from ml.jenkins.builds import input_id
+
+    assert input_id("promote") == "Promote"  # the Id Jenkins gives `id 'promote'`
 
 
 def test_deploy_order_milestones_lock_and_gate_check():
