@@ -734,3 +734,41 @@ def test_approval_message_names_the_gate_and_links_the_report(jproject: Path, tm
     (tmp_path / "bad.json").write_text("{")
     bad = mlci("jenkins", "approval-message", str(tmp_path / "bad.json"))
     assert bad.exit_code == 2 and bad.output.startswith(f"Error: {tmp_path / 'bad.json'}: not JSON")
+
+
+def test_apply_refuses_a_second_parameter_definition(jproject: Path, double, tmp_path: Path):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    xml = (REPO / "jenkins/jobs/release/deploy.xml").read_text()
+    own = xml.replace(
+        "<properties/>",
+        "<properties><hudson.model.ParametersDefinitionProperty><parameterDefinitions/>"
+        "</hudson.model.ParametersDefinitionProperty></properties>",
+    )
+    (jobs / "deploy.xml").write_text(own)
+    result = mlci("jenkins", "apply", "--jobs-dir", str(jobs))
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: {jobs / 'deploy.xml'}: defines ParametersDefinitionProperty, which Declarative "
+        "rewrites from jenkins/deploy.Jenkinsfile on every run; declare it only in the "
+        "Jenkinsfile\n"
+    )
+    assert double.writes() == []
+
+
+def test_apply_reads_only_literal_parameters(jproject: Path, double, tmp_path: Path):
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    xml = (REPO / "jenkins/jobs/release/deploy.xml").read_text()
+    (jobs / "deploy.xml").write_text(xml.replace("jenkins/deploy.Jenkinsfile", "Computed"))
+    (jproject.parent / "Computed").write_text(
+        "pipeline {\n    agent none\n    parameters {\n"
+        "        string(name: 'V', defaultValue: \"${env.X}\", description: 'v')\n"
+        "    }\n    stages {\n        stage('a') { steps { echo 'a' } }\n    }\n}\n"
+    )
+    result = mlci("jenkins", "apply", "--jobs-dir", str(jobs))
+    assert result.exit_code == 2
+    assert result.output == (
+        f'Error: {jproject.parent / "Computed"}, line 4: "${{env.X}}" is interpolated by Groovy\n'
+    )
+    assert double.writes() == []
