@@ -481,6 +481,8 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     from ml.jenkins.builds import input_id
 
     assert input_id("promote") == "Promote"  # the Id Jenkins gives `id 'promote'`
+    # a discarded build no longer vouches for the approval: keep it
+    assert "currentBuild.keepLog = true" in steps
 
 
 def test_deploy_order_milestones_lock_and_gate_check():
