@@ -47,7 +47,8 @@ Layout (one module per area; `JenkinsDouble` in server.py combines the mixins):
 common.py (constants, replies, users, `tree=`), jobs.py (items, createItem, config.xml, job
 JSON), queue.py (build/buildWithParameters, queue items, indexing), builds.py (scripted builds,
 logs, wfapi, stop), inputs.py (input Id, pending actions, proceed/abort), credentials.py
-(credential stores), linter.py (declarative linter), server.py (HTTP, auth, crumbs, routing).
+(credential stores), casc.py (a JCasC apply: global store replacement, nodes, global env),
+linter.py (declarative linter), server.py (HTTP, auth, crumbs, routing).
 To extend it, add a module with a mixin and hook it into `JenkinsDouble` in server.py.
 """
 

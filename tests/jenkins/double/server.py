@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.jenkins.double.builds import Build, BuildScript, BuildsMixin
+from tests.jenkins.double.casc import CascMixin, CascState
 from tests.jenkins.double.common import (
     ROLES,
     VERSION,
@@ -65,7 +66,9 @@ class _Server(ThreadingHTTPServer):
         self.double.errors.append(traceback.format_exc())
 
 
-class JenkinsDouble(JobsMixin, QueueMixin, BuildsMixin, InputsMixin, CredentialsMixin, LinterMixin):
+class JenkinsDouble(
+    JobsMixin, QueueMixin, BuildsMixin, InputsMixin, CredentialsMixin, LinterMixin, CascMixin
+):
     """The controller double. `start()` returns its URL; `stop()` shuts it down."""
 
     def __init__(self, queue_delay: float = 0.05) -> None:
@@ -80,6 +83,7 @@ class JenkinsDouble(JobsMixin, QueueMixin, BuildsMixin, InputsMixin, Credentials
         self.scripts: dict[str, BuildScript] = {}
         self.branches: dict[str, list[str]] = {}
         self.plugins: dict[str, str] = {}
+        self.casc = CascState()
         self.requests: list[tuple[str, str, int]] = []
         self.injections: list[Injection] = []
         self.delays: list[tuple[str, float]] = []

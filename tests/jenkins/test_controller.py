@@ -1,0 +1,358 @@
+"""The controller and agent files (jenkins/plugins.txt, casc.yaml, *.Dockerfile, compose.yaml)
+against what a real controller of the pinned core does with them.
+
+No controller or agent image can be built here (no Docker Hub), so: the plugin pins against
+the core in the Dockerfile, casc.yaml applied to the double's JCasC model
+(tests/jenkins/double/casc.py), compose.yaml through Debian's `docker-compose config` plus
+structural checks, and hadolint/shellcheck on the Dockerfiles and the agent's entry point.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml.jenkins.plugins import PluginPin, core_version_key, read_plugin_pins, too_new_for
+from tests.conftest import REPO
+from tests.jenkins.double import JenkinsDouble
+from tests.jenkins.double.casc import CascError
+
+JENKINS = REPO / "jenkins"
+PLUGINS = JENKINS / "plugins.txt"
+CASC = JENKINS / "casc.yaml"
+CONTROLLER = JENKINS / "controller.Dockerfile"
+AGENT = JENKINS / "agent.Dockerfile"
+COMPOSE = JENKINS / "compose.yaml"
+JENKINSFILES = [REPO / "Jenkinsfile", *sorted(JENKINS.glob("*.Jenkinsfile"))]
+
+# What the controller's environment holds when started by scripts/jenkins-up.sh.
+CONTROLLER_ENV = {
+    "JENKINS_URL": "http://ci.example.com:8080/",
+    "JENKINS_ADMIN_PASSWORD": "a-pw",
+    "JENKINS_APPROVER_PASSWORD": "b-pw",
+    "JENKINS_BOT_PASSWORD": "c-pw",
+}
+
+# The JCasC the controller had before this change (jenkins/casc.yaml as shipped): the parts a
+# current controller rejects or that leave the pipelines without an agent.
+OLD_CASC = """
+jenkins:
+  numExecutors: 2
+  authorizationStrategy:
+    globalMatrix:
+      entries:
+        - user: {name: admin, permissions: ["Overall/Administer"]}
+        - group:
+            name: authenticated
+            permissions: ["Overall/Read", "Job/Read", "Job/Build", "Job/Cancel"]
+  crumbIssuer:
+    standard:
+      excludeClientIPFromCrumb: false
+"""
+
+# Permissions only an admin may hold: Job/Cancel may abort (so reject) any input, Job/Configure
+# implies Run/Replay of an edited pipeline, Credentials/* reads or changes stored secrets.
+ADMIN_ONLY = re.compile(
+    r"^(Overall/Administer|Overall/Manage|Job/Cancel|Job/Configure|Job/Delete|Job/Create|"
+    r"Job/Move|Job/Workspace|Run/Replay|Run/Delete|Run/Update|Credentials/.*|Agent/.*|"
+    r"View/(Configure|Create|Delete)|SCM/Tag)$"
+)
+
+
+def pins() -> list[PluginPin]:
+    return read_plugin_pins(PLUGINS)
+
+
+def controller_core() -> tuple[str, str]:
+    """(core version, jdk) of the image controller.Dockerfile builds from."""
+    m = re.search(
+        r"^ARG JENKINS_IMAGE=jenkins/jenkins:(\d+\.\d+\.\d+)-lts-jdk(\d+)$",
+        CONTROLLER.read_text(),
+        re.M,
+    )
+    assert m, "controller.Dockerfile: no `ARG JENKINS_IMAGE=jenkins/jenkins:<x.y.z>-lts-jdkN`"
+    return m.group(1), m.group(2)
+
+
+def casc_double(text: str, **env: str) -> JenkinsDouble:
+    d = JenkinsDouble()  # not started: JCasC is applied through the test-control API
+    d.apply_casc(text, {**CONTROLLER_ENV, **env})
+    return d
+
+
+def policy_violations(matrix: dict[tuple[str, str], list[str]], admins: set[str]) -> list[str]:
+    out = []
+    for (kind, name), perms in matrix.items():
+        if kind == "user" and name in admins:
+            continue
+        out += [f"{kind} {name}: {p}" for p in perms if ADMIN_ONLY.match(p)]
+    return out
+
+
+# ---------------------------------------------------------------- plugins and core
+
+
+def test_plugin_lines_are_well_formed_and_record_their_core():
+    line = re.compile(
+        r"^(?P<name>[a-z0-9][a-z0-9-]*):(?P<version>[A-Za-z0-9._-]+)  # core>=\d+\.\d+\.\d+ "
+        r"checked=jenkinsci/[A-Za-z0-9._-]+@(?P<tag>[A-Za-z0-9._-]+) \([0-9a-f]{12}\)$"
+    )
+    names = []
+    for raw in PLUGINS.read_text().splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        m = line.match(raw)
+        assert m, f"plugins.txt: malformed pin line {raw!r}"
+        # The tag checked is the release of exactly this version.
+        assert m.group("tag") in (m.group("version"), f"{m.group('name')}-{m.group('version')}")
+        names.append(m.group("name"))
+    assert len(names) == len(set(names)), "plugins.txt: a plugin is pinned twice"
+    needed = {
+        "workflow-aggregator",
+        "pipeline-model-definition",
+        "pipeline-input-step",
+        "pipeline-milestone-step",
+        "pipeline-utility-steps",  # readJSON
+        "lockable-resources",
+        "docker-workflow",
+        "git",
+        "cloudbees-folder",
+        "credentials",
+        "credentials-binding",
+        "configuration-as-code",
+        "matrix-auth",
+        "timestamper",
+        "junit",
+        "htmlpublisher",  # publishHTML
+        "warnings-ng",  # recordIssues
+    }
+    assert needed <= set(names), f"plugins.txt lacks {sorted(needed - set(names))}"
+    by_name = {p.name: p.version for p in pins()}
+    # The review's non-existent pin is gone.
+    assert by_name["lockable-resources"] != "1349.v8b_a_0e1b_b_2a_f8"
+
+
+def test_controller_core_is_a_java21_lts_that_fits_every_pin():
+    core, jdk = controller_core()
+    assert core_version_key(core) >= (2, 555, 1), "2.555.1+ is the Java 21/25 LTS line"
+    assert jdk == "21"
+    assert too_new_for(core, pins()) == []
+    # The check bites: on the old controller core these pins would not install.
+    old = [p.name for p in too_new_for("2.479.3", pins())]
+    assert "pipeline-utility-steps" in old and "warnings-ng" in old
+
+
+def test_controller_dockerfile_installs_exactly_the_pins():
+    text = CONTROLLER.read_text()
+    run = [ln for ln in text.splitlines() if "jenkins-plugin-cli" in ln and ln.startswith("RUN")]
+    assert len(run) == 1, "one jenkins-plugin-cli step"
+    assert "--latest=false" in run[0].split()
+    assert "--plugin-file /usr/share/jenkins/ref/plugins.txt" in run[0]
+    assert "COPY plugins.txt /usr/share/jenkins/ref/plugins.txt" in text
+    assert "CASC_JENKINS_CONFIG=/usr/share/jenkins/ref/casc.yaml" in text
+
+
+# ---------------------------------------------------------------- JCasC
+
+
+def test_casc_has_no_attribute_current_core_rejects():
+    assert "excludeClientIPFromCrumb" not in CASC.read_text()
+    casc_double(CASC.read_text())  # applies without CascError
+    with pytest.raises(CascError, match="DefaultCrumbIssuer : excludeClientIPFromCrumb"):
+        casc_double(OLD_CASC)
+
+
+def test_every_agent_label_of_the_pipelines_has_a_node_and_the_builtin_none():
+    labels = set()
+    for f in JENKINSFILES:
+        labels |= set(re.findall(r"agent\s*\{\s*label\s+'([^']+)'", f.read_text()))
+    assert labels == {"docker"}, labels
+    d = casc_double(CASC.read_text())
+    assert d.casc.builtin_executors == 0
+    served = {label for n in d.casc.nodes if n.executors > 0 for label in n.labels}
+    assert labels <= served
+    old = casc_double(OLD_CASC.replace("excludeClientIPFromCrumb: false", "{}"))
+    assert old.casc.builtin_executors == 2 and not old.casc.nodes  # what the review found
+
+
+def test_location_url_and_builds_jenkins_url_come_from_the_environment():
+    d = casc_double(CASC.read_text())
+    assert d.casc.location_url == CONTROLLER_ENV["JENKINS_URL"]
+    assert d.casc.global_env["MLCI_JENKINS__URL"] == CONTROLLER_ENV["JENKINS_URL"]
+    casc = yaml.safe_load(CASC.read_text())
+    assert casc["unclassified"]["location"]["url"] == "${JENKINS_URL}"  # no loopback default
+
+
+def test_global_environment_of_every_build():
+    d = casc_double(
+        CASC.read_text(),
+        MLCI_MLFLOW__TRACKING_URI="http://mlflow.example:5001",
+        MLCI_REGISTRY__URL="registry.example:5000",
+        MLCI_APPROVERS="approver",
+    )
+    env = d.casc.global_env
+    assert env["MLCI_MLFLOW__TRACKING_URI"] == "http://mlflow.example:5001"
+    assert env["MLCI_REGISTRY__URL"] == "registry.example:5000"
+    assert env["MLCI_APPROVERS"] == "approver"
+    assert "credentials" not in yaml.safe_load(CASC.read_text())
+
+
+def test_approvers_are_users_the_shipped_realm_has():
+    """The deploy input's submitter is MLCI_APPROVERS: comma-separated user ids, matched by
+    InputStepExecution.canSettle against the user's id (the local realm has no groups)."""
+    compose = yaml.safe_load(COMPOSE.read_text())
+    default = re.fullmatch(
+        r"\$\{MLCI_APPROVERS:-([^}]+)\}",
+        compose["services"]["jenkins"]["environment"]["MLCI_APPROVERS"],
+    )
+    assert default, "compose: MLCI_APPROVERS needs a default"
+    for env in ({}, {"JENKINS_APPROVER_ID": "carol", "MLCI_APPROVERS": "carol"}):
+        env.setdefault("MLCI_APPROVERS", default.group(1))
+        d = casc_double(CASC.read_text(), **env)
+        approvers = [a.strip() for a in d.casc.global_env["MLCI_APPROVERS"].split(",")]
+        assert approvers and all(approvers)
+        assert set(approvers) <= set(d.casc.casc_users), (approvers, d.casc.casc_users)
+        admin = env.get("JENKINS_ADMIN_ID", "admin")
+        assert admin not in approvers and "mlci-bot" not in approvers
+        # No group is named anywhere: the local realm would never match it.
+        assert not [k for k in d.casc.matrix if k[0] == "group" and k[1] != "authenticated"]
+
+
+def test_permissions_follow_least_privilege():
+    d = casc_double(CASC.read_text())
+    admins = {name for (kind, name), p in d.casc.matrix.items() if "Overall/Administer" in p}
+    assert admins == {"admin"}
+    assert policy_violations(d.casc.matrix, admins) == []
+    assert sorted(d.casc.matrix[("group", "authenticated")]) == [
+        "Job/Build",
+        "Job/Read",
+        "Overall/Read",
+    ]
+    assert not [k for k in d.casc.matrix if k[1] == "anonymous"]
+    old = casc_double(OLD_CASC.replace("excludeClientIPFromCrumb: false", "{}"))
+    assert policy_violations(old.casc.matrix, {"admin"}) == ["group authenticated: Job/Cancel"]
+
+
+# ---------------------------------------------------------------- compose and images
+
+
+def compose_config(env: dict[str, str]) -> dict:
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("docker-compose is not installed (apt-get install docker-compose)")
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    out = subprocess.run(
+        [tool, "-p", "mlci-jenkins", "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+def test_compose_runs_the_controller_and_a_docker_agent():
+    env = {**CONTROLLER_ENV, "MLCI_AGENT_SECRET": "ab" * 32, "DOCKER_GID": "998"}
+    services = compose_config(env)["services"]
+    assert {"jenkins", "agent-docker"} <= set(services)
+    controller, agent = services["jenkins"], services["agent-docker"]
+    assert controller["build"]["dockerfile"] == "controller.Dockerfile"
+    assert agent["build"]["dockerfile"] == "agent.Dockerfile"
+    # Only the agent gets the Docker Engine; the controller runs no builds.
+    assert not [v for v in controller.get("volumes", []) if "docker.sock" in str(v)]
+    assert "/var/run/docker.sock:/var/run/docker.sock:rw" in agent["volumes"]
+    assert agent["group_add"] == ["998"]
+    assert agent["network_mode"] == "host"
+    # The agent connects to the URL builds see as JENKINS_URL, as the node casc defines.
+    d = casc_double(CASC.read_text())
+    (node,) = d.casc.nodes
+    assert agent["environment"]["JENKINS_URL"] == controller["environment"]["JENKINS_URL"]
+    assert agent["environment"]["JENKINS_URL"] == d.casc.location_url
+    assert agent["environment"]["JENKINS_AGENT_NAME"] == node.name
+    assert agent["environment"]["JENKINS_SECRET"] == "ab" * 32
+    casc_node = yaml.safe_load(CASC.read_text())["jenkins"]["nodes"][0]["permanent"]
+    assert f"agent_workspace:{casc_node['remoteFS']}:rw" in agent["volumes"]
+    # The builds' global environment has defaults; no secret is given to the controller.
+    cenv = controller["environment"]
+    assert cenv["MLCI_MLFLOW__TRACKING_URI"].startswith("http://")
+    assert cenv["MLCI_REGISTRY__URL"]
+    assert not [k for k in cenv if re.search(r"REGISTRY_PASSWORD|TRACKING_PASSWORD|TOKEN", k)]
+
+
+def test_compose_refuses_to_start_without_its_required_values():
+    env = dict(CONTROLLER_ENV)
+    del env["JENKINS_URL"]
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        compose_config(env)  # fails or skips with the reason
+    out = subprocess.run(
+        [str(tool), "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "set JENKINS_URL" in out.stderr
+
+
+def test_agent_image_has_what_the_stages_need():
+    text = AGENT.read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-\w+$", text, re.M)  # CPython 3.11 + pip
+    apt = re.search(r"apt-get install[^&]*", text, re.S)
+    assert apt
+    for pkg in ("openjdk-21-jre-headless", "git", "docker.io", "nodejs", "npm", "curl"):
+        assert re.search(rf"\b{re.escape(pkg)}\b", apt.group(0)), pkg
+    venv_uv = re.search(r"'uv==([\d.]+)'", (REPO / "scripts" / "venv.sh").read_text())
+    assert venv_uv and f"'uv=={venv_uv.group(1)}'" in text
+    assert 'ENTRYPOINT ["/usr/local/bin/mlci-jenkins-agent"]' in text
+    assert "-webSocket" in (JENKINS / "agent-entrypoint.sh").read_text()
+
+
+def _dev_tool(name: str) -> Path:
+    tool = REPO / ".venv" / "bin" / name
+    if not tool.exists():
+        found = shutil.which(name)
+        if found is None:
+            pytest.fail(f"{name} not found: run scripts/venv.sh dev")
+        return Path(found)
+    return tool
+
+
+def test_dockerfiles_pass_hadolint_and_the_entry_point_shellcheck():
+    hadolint = subprocess.run(
+        [
+            str(_dev_tool("hadolint")),
+            "--config",
+            str(REPO / "docker" / "hadolint.yaml"),
+            str(CONTROLLER),
+            str(AGENT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert hadolint.returncode == 0, hadolint.stdout + hadolint.stderr
+    shellcheck = subprocess.run(
+        [
+            str(_dev_tool("shellcheck")),
+            str(JENKINS / "agent-entrypoint.sh"),
+            str(REPO / "scripts" / "jenkins-up.sh"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shellcheck.returncode == 0, shellcheck.stdout
