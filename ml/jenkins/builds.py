@@ -163,6 +163,18 @@ def answer(
     (already given, wrong submitter, unknown Id) reach the user unchanged.
     """
     key = input_id(wanted) if wanted else pending_input(client, job, number, None)["id"]
+    if action == "proceed" and values:
+        # Jenkins answers an unknown name with a 500 and a stack trace; say it plainly first.
+        for p in client.pending_inputs(job, number):
+            if p["id"] != key:
+                continue
+            known = [i.get("name") for i in p.get("inputs", [])]
+            unknown = [name for name in values if name not in known]
+            if unknown:
+                raise InputError(
+                    f"{job} #{number}: input {key} has no parameter "
+                    f"{', '.join(unknown)}; its parameters: {', '.join(known) or 'none'}"
+                )
     client.answer_input(job, number, key, action, values)
     return key
 

@@ -21,13 +21,14 @@ DEPLOY_SCRIPT = BuildScript(
         StageScript("Verify gate", ["+ mlci model show churn-classifier 3 --json"], 0.02),
         StageScript(
             "Approval",
-            ["+ mlci model approve churn-classifier 3"],
+            ['+ mlci model approve churn-classifier 3 --by $APPROVER --reason "$REASON"'],
             input=InputSpec(
                 "Deploy this model version to production?",
                 id="promote",
                 ok="Deploy",
                 submitter="ml-approvers",
                 parameters=[{"name": "REASON", "default": ""}],
+                submitter_parameter="APPROVER",
             ),
         ),
         StageScript("Promote", ["+ mlci deploy production churn-classifier 3"], 0.02),
@@ -214,6 +215,38 @@ def test_approve_answers_the_pending_input(jproject: Path, double: JenkinsDouble
     assert "Approved by alice\n" in build.log
 
 
+def test_approve_without_parameters_records_the_submitter(jproject, double, monkeypatch):
+    """proceedEmpty would leave Declarative's APPROVER as the string "null" (input-step 517)."""
+    applied(double)
+    _start_waiting_build(double)
+    monkeypatch.setenv("JENKINS_USER", "alice")
+    monkeypatch.setenv("JENKINS_TOKEN", "alice-token")
+    result = mlci("jenkins", "approve", "deploy", "1")
+    assert result.exit_code == 0, result.output
+    build = double.wait_for_build("ml/deploy", 1)
+    assert build.env["APPROVER"] == "alice"
+    assert '+ mlci model approve churn-classifier 3 --by alice --reason "$REASON"\n' in build.log
+    posted = [w for w in double.writes() if "/input/" in w[1]]
+    assert posted == [("POST", "/job/ml/job/deploy/1/input/Promote/proceed", 200)]
+
+
+def test_approve_with_an_unknown_parameter_names_it(jproject, double, monkeypatch):
+    applied(double)
+    _start_waiting_build(double)
+    monkeypatch.setenv("JENKINS_USER", "alice")
+    monkeypatch.setenv("JENKINS_TOKEN", "alice-token")
+    result = mlci("jenkins", "approve", "deploy", "1", "--input", "promote", "-p", "REASN=ok")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: ml/deploy #1: input Promote has no parameter REASN; its parameters: REASON\n"
+    )
+    assert double.get_job("ml/deploy").builds[1].pending  # still waiting
+    ok = mlci("jenkins", "approve", "deploy", "1", "-p", "REASON=gate passed")
+    assert ok.exit_code == 0, ok.output
+    build = double.wait_for_build("ml/deploy", 1)
+    assert '--by alice --reason "gate passed"\n' in build.log
+
+
 def test_follow_announces_the_input_and_ends_after_approval(jproject, double: JenkinsDouble):
     applied(double)
     double.script("ml/deploy", DEPLOY_SCRIPT)
@@ -261,7 +294,7 @@ def test_approve_by_a_non_submitter_is_refused(jproject, double: JenkinsDouble, 
     result = mlci("jenkins", "approve", "deploy", "1")
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: Jenkins rejected POST {double.url}job/ml/job/deploy/1/input/Promote/proceedEmpty"
+        f"Error: Jenkins rejected POST {double.url}job/ml/job/deploy/1/input/Promote/proceed"
         " (400 Bad Request): You need to be ml-approvers to submit this.\n"
     )
     assert double.get_job("ml/deploy").builds[1].pending  # still waiting

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from string import Template
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
@@ -86,6 +87,9 @@ class Build:
         self.description: str | None = None
         self.stop_requested = False
         self.paused = False
+        # The build's environment as the steps see it: parameters, then what inputs set
+        # (their parameters and submitterParameter). `$NAME` in a stage's log lines expands.
+        self.env: dict[str, str] = dict(params)
         self.cond = threading.Condition(double.lock)
 
     @property
@@ -98,6 +102,7 @@ class Build:
 
     def run(self) -> None:
         self.emit(f"Started by user {self.user}")
+        self.double._on_pipeline_start(self)
         for k, v in self.params.items():
             self.emit(f"[Pipeline] parameter {k}={v}")
         self.emit("[Pipeline] Start of Pipeline")
@@ -123,7 +128,7 @@ class Build:
                 if self.stop_requested:
                     break
                 time.sleep(step)
-                self.emit(line)
+                self.emit(Template(line).safe_substitute(self.env))
             if st.seconds and not st.log:
                 time.sleep(st.seconds)
             if self.stop_requested:
@@ -171,6 +176,7 @@ class Build:
             run.pause = now_ms() - started
             run.status = "IN_PROGRESS"
         if pending.outcome == "proceed":
+            self.env.update(pending.values)
             self.emit(f"Approved by {pending.by}")
             return True
         self.emit(f"Rejected by {pending.by}")
@@ -285,7 +291,14 @@ class BuildsMixin:
                 raise HttpError(html_error(405, "Method Not Allowed"))
             form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
             action = "abort" if m.group(2) == "abort" else "proceed"
-            return self._answer(b, unquote(m.group(1)), action, form.get("json"), user)
+            return self._answer(
+                b,
+                unquote(m.group(1)),
+                action,
+                form.get("json"),
+                user,
+                empty=m.group(2) == "proceedEmpty",
+            )
         raise HttpError(html_error(404, "Not Found"))
 
     def _describe(self, b: Build) -> dict[str, Any]:

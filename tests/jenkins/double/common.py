@@ -15,6 +15,7 @@ FOLDER = "com.cloudbees.hudson.plugins.folder.Folder"
 MULTIBRANCH = "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
 WORKFLOW_JOB = "org.jenkinsci.plugins.workflow.job.WorkflowJob"
 FREESTYLE = "hudson.model.FreeStyleProject"
+NO_CONCURRENT = "org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty"
 ROOT_TAGS = {
     FOLDER: FOLDER,
     MULTIBRANCH: MULTIBRANCH,

@@ -16,20 +16,25 @@ if TYPE_CHECKING:
 
 @dataclass
 class InputSpec:
-    """An `input` step: declared id (optional), message, submitter, string parameters."""
+    """An `input` step: declared id (optional), message, submitter, string parameters.
+
+    `submitter_parameter` is Declarative's `submitterParameter`: the environment variable that
+    receives the submitter's id after the input (see `InputsMixin._answer`).
+    """
 
     message: str = "Proceed?"
     id: str | None = None
     ok: str = "Proceed"
     submitter: str | None = None
     parameters: list[dict[str, str]] = field(default_factory=list)  # {name, default, description}
+    submitter_parameter: str | None = None
 
     @property
     def key(self) -> str:
-        """The input's Id: declared id with its first letter upper-cased, else MD5 of message."""
-        if self.id:
-            return self.id[0].upper() + self.id[1:]
-        return hashlib.md5(self.message.encode()).hexdigest().upper()
+        """The input's Id (`InputStep.capitalize`): the declared id, else the lowercase hex MD5
+        of the message, with its first character upper-cased either way."""
+        raw = self.id or hashlib.md5(self.message.encode()).hexdigest()
+        return raw[0].upper() + raw[1:]
 
 
 @dataclass
@@ -64,28 +69,71 @@ class InputsMixin:
             "redirectApprovalUrl": f"{b.url_path}input/",
         }
 
-    def _answer(self, b: Build, key: str, action: str, raw_json: str | None, user: User) -> Reply:
+    def _answer(
+        self,
+        b: Build,
+        key: str,
+        action: str,
+        raw_json: str | None,
+        user: User,
+        empty: bool = False,
+    ) -> Reply:
+        """Settle an input like pipeline-input-step 517 and Declarative's `stageInput`.
+
+        abort (`preAbortCheck`): allowed with Job/Cancel on the job or the right to submit.
+        proceed (`preSubmissionCheck` then `parseValue`): only a submitter; each name in the
+        `json` form's `parameter` list must be a declared parameter, else 500 "No such
+        parameter definition"; the submitter's id fills `submitter_parameter`.
+        proceedEmpty (`proceed(null)`): no values at all; Declarative then sets the
+        `submitter_parameter` variable to the string "null" (`"${submitted}"` of a null).
+        """
         p = b.pending.get(key)
         if p is None:
             if key in b.answered:
                 raise HttpError(html_error(400, "This input has been already given"))
             raise HttpError(html_error(404, "Not Found"))
         sub = p.spec.submitter
-        if sub and user.role != "admin":
-            allowed = {s.strip() for s in sub.split(",")}
-            if user.name not in allowed and not allowed & set(user.groups):
-                raise HttpError(html_error(400, f"You need to be {sub} to submit this."))
+        can_submit = (
+            not sub
+            or user.role == "admin"
+            or bool({s.strip() for s in sub.split(",")} & {user.name, *user.groups})
+        )
+        if action == "abort":
+            if not can_submit and not self._allows(user, "Job/Cancel"):
+                raise HttpError(
+                    html_error(
+                        400,
+                        f"You need to be '{sub}' (or have Job CANCEL permissions) to cancel this.",
+                    )
+                )
+        elif sub and not can_submit:
+            raise HttpError(html_error(400, f"You need to be {sub} to submit this."))
         elif not sub:
             self._require(user, "Job/Build")
         values: dict[str, str] = {}
-        if raw_json:
-            try:
-                doc = json.loads(raw_json)
-            except ValueError as e:
-                raise HttpError(html_error(400, f"Malformed json parameter: {e}")) from e
-            params = doc.get("parameter", [])
-            for entry in params if isinstance(params, list) else [params]:
-                values[entry["name"]] = str(entry.get("value", ""))
+        if action == "proceed" and empty:
+            if p.spec.submitter_parameter:
+                values[p.spec.submitter_parameter] = "null"
+        elif action == "proceed":
+            declared = {d["name"] for d in p.spec.parameters}
+            if raw_json:
+                try:
+                    doc = json.loads(raw_json)
+                except ValueError as e:
+                    raise HttpError(html_error(400, f"Malformed json parameter: {e}")) from e
+                params = doc.get("parameter", [])
+                for entry in params if isinstance(params, list) else [params]:
+                    if entry.get("name") not in declared:
+                        raise HttpError(
+                            html_error(
+                                500,
+                                "java.lang.IllegalArgumentException: No such parameter "
+                                f"definition: {entry.get('name')}",
+                            )
+                        )
+                    values[entry["name"]] = str(entry.get("value", ""))
+            if p.spec.submitter_parameter:
+                values[p.spec.submitter_parameter] = user.name
         p.outcome, p.by, p.values = action, user.name, values
         b.answered.add(key)
         del b.pending[key]

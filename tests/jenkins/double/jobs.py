@@ -11,6 +11,7 @@ from tests.jenkins.double.common import (
     FOLDER,
     FREESTYLE,
     MULTIBRANCH,
+    NO_CONCURRENT,
     RESULT_COLOR,
     ROOT_TAGS,
     UNSAFE,
@@ -97,6 +98,13 @@ class Item:
                 )
         return out
 
+    def concurrency(self) -> tuple[bool, bool]:
+        """(concurrent builds disabled, abortPrevious) from DisableConcurrentBuildsJobProperty."""
+        prop = self.xml_root().find(f"properties/{NO_CONCURRENT}")
+        if prop is None:
+            return False, False
+        return True, (prop.findtext("abortPrevious") or "").strip() == "true"
+
     def color(self) -> str:
         if self.disabled:
             return "disabled"
@@ -108,6 +116,16 @@ class Item:
             base = RESULT_COLOR.get(prev[-1].result or "", "notbuilt") if prev else "notbuilt"
             return base + "_anime"
         return RESULT_COLOR.get(last.result or "", "notbuilt")
+
+
+# The item classes the double knows, with the plugin that provides each (None: Jenkins core).
+# With `set_plugins`, only classes whose plugin is installed can be created from XML.
+ITEM_PLUGINS: dict[str, str | None] = {
+    FOLDER: "cloudbees-folder",
+    MULTIBRANCH: "workflow-multibranch",
+    WORKFLOW_JOB: "workflow-job",
+    FREESTYLE: None,
+}
 
 
 class JobsMixin:
@@ -147,7 +165,7 @@ class JobsMixin:
                 return Reply(200)
         if rest in ("build", "buildWithParameters") and not item.is_root:
             self._require(user, "Job/Build")
-            return self._build(item, rest, query, user)
+            return self._build(item, rest, query, body, ctype, user)
         if rest == "indexing/consoleText" and item.cls == MULTIBRANCH:
             return Reply(200, item.indexing_log)
         if rest == "doDelete" and not item.is_root:
@@ -303,7 +321,20 @@ class JobsMixin:
         if ctype is None:
             raise HttpError(html_error(400, "No Content-Type header set", True))
         try:
-            parent.children[name] = Item(name, parent, body)
+            item = Item(name, parent, body)
         except ET.ParseError as e:
             raise HttpError(html_error(500, f"Failed to parse config.xml: {e}")) from e
+        provider = ITEM_PLUGINS.get(item.cls, "?")
+        installed = not self.plugins or provider is None or provider in self.plugins
+        if provider == "?" or not installed:
+            # XStream cannot map the root element to a class: no installed plugin provides it.
+            raise HttpError(
+                html_error(
+                    400,
+                    f"Unable to create item {name}: no installed plugin provides the class "
+                    f"‘{item.cls}’ of the root element",
+                    True,
+                )
+            )
+        parent.children[name] = item
         return Reply(200)

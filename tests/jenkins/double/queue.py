@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -15,6 +16,7 @@ from tests.jenkins.double.common import (
     HttpError,
     Reply,
     User,
+    form_field,
     html_error,
     json_reply,
     now_ms,
@@ -31,12 +33,21 @@ class QueueItem:
     left: bool = False
     cancelled: bool = False
     build: Build | None = None
+    blocked_by: Build | None = None  # a running build of a job without concurrent builds
 
 
 class QueueMixin:
     """Queueing builds, the queue API and multibranch indexing."""
 
-    def _build(self, item: Item, kind: str, query: dict[str, str], user: User) -> Reply:
+    def _build(
+        self,
+        item: Item,
+        kind: str,
+        query: dict[str, str],
+        body: bytes,
+        ctype: str | None,
+        user: User,
+    ) -> Reply:
         if item.cls == MULTIBRANCH:
             self._index(item)
             return Reply(302, headers={"Location": self.abs_url(item.url_path)})
@@ -47,7 +58,20 @@ class QueueMixin:
             raise HttpError(html_error(400, f"{item.full_name} is not parameterized"))
         if item.disabled:
             raise HttpError(html_error(409, f"{item.full_name} is not buildable"))
-        params = {d["name"]: query.get(d["name"], d["default"]) for d in defs}
+        values = dict(query)
+        if kind == "build" and defs:
+            # ParametersDefinitionProperty._doBuild reads a submitted form (`json` field); a
+            # bare POST, as python-jenkins sends for build_job without parameters, is refused.
+            raw = form_field(body, ctype, "json")
+            if raw is None:
+                raise HttpError(html_error(400, "Nothing is submitted"))
+            try:
+                submitted = json.loads(raw).get("parameter", [])
+            except (ValueError, AttributeError) as e:
+                raise HttpError(html_error(400, f"Malformed json form field: {e}")) from e
+            entries = submitted if isinstance(submitted, list) else [submitted]
+            values = {str(e.get("name")): str(e.get("value", "")) for e in entries}
+        params = {d["name"]: values.get(d["name"], d["default"]) for d in defs}
         for q in self.queue.values():
             if q.job is item and not q.left and q.params == params:
                 return Reply(303, headers={"Location": self.abs_url(f"/queue/item/{q.id}/")})
@@ -55,11 +79,26 @@ class QueueMixin:
         self.next_queue_id += 1
         q = QueueItem(qid, item, params)
         self.queue[qid] = q
+        no_concurrent, abort_previous = item.concurrency()
+        if no_concurrent and abort_previous:  # DisableConcurrentBuildsJobProperty.abortPrevious
+            for running in item.builds.values():
+                if running.building:
+                    running.stop_requested = True
         threading.Thread(target=self._dequeue, args=(q, user.name), daemon=True).start()
         return Reply(201, headers={"Location": self.abs_url(f"/queue/item/{qid}/")})
 
     def _dequeue(self, q: QueueItem, user: str) -> None:
         time.sleep(self.queue_delay)
+        while True:
+            with self.lock:
+                if q.cancelled:
+                    return
+                running = [b for b in q.job.builds.values() if b.building]
+                if not (q.job.concurrency()[0] and running):
+                    q.blocked_by = None
+                    break
+                q.blocked_by = running[0]  # blocked until the running build ends
+            time.sleep(0.01)
         with self.lock:
             if q.cancelled:
                 return
@@ -121,6 +160,14 @@ class QueueMixin:
             "params": "".join(f"\n{k}={v}" for k, v in q.params.items()),
             "actions": [{"_class": "hudson.model.ParametersAction"}] if q.params else [],
         }
+        if not q.left and q.blocked_by is not None:
+            return {
+                "_class": "hudson.model.Queue$BlockedItem",
+                **base,
+                "blocked": True,
+                "why": f"Build #{q.blocked_by.number} is already in progress (ETA: N/A)",
+                "buildableStartMilliseconds": q.since + int(self.queue_delay * 1000),
+            }
         if not q.left:
             return {
                 "_class": "hudson.model.Queue$WaitingItem",

@@ -24,6 +24,7 @@ from tests.jenkins.double.common import (
     json_reply,
 )
 from tests.jenkins.double.credentials import CredentialsMixin
+from tests.jenkins.double.declarative import DeclarativeMixin
 from tests.jenkins.double.inputs import InputsMixin
 from tests.jenkins.double.jobs import Item, JobsMixin
 from tests.jenkins.double.linter import LinterMixin
@@ -67,7 +68,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class JenkinsDouble(
-    JobsMixin, QueueMixin, BuildsMixin, InputsMixin, CredentialsMixin, LinterMixin, CascMixin
+    JobsMixin,
+    QueueMixin,
+    BuildsMixin,
+    InputsMixin,
+    CredentialsMixin,
+    LinterMixin,
+    DeclarativeMixin,
+    CascMixin,
 ):
     """The controller double. `start()` returns its URL; `stop()` shuts it down."""
 
@@ -81,6 +89,7 @@ class JenkinsDouble(
         self.queue: dict[int, QueueItem] = {}
         self.next_queue_id = 1
         self.scripts: dict[str, BuildScript] = {}
+        self.declarations: dict[str, tuple[str, dict[str, str]]] = {}  # job -> Jenkinsfile, env
         self.branches: dict[str, list[str]] = {}
         self.plugins: dict[str, str] = {}
         self.casc = CascState()
@@ -277,6 +286,10 @@ class JenkinsDouble(
             raise HttpError(html_error(403, "Authentication required"))
         if perm not in ROLES[user.role]:
             raise HttpError(html_error(403, f"{user.name} is missing the {perm} permission"))
+
+    @staticmethod
+    def _allows(user: User, perm: str) -> bool:
+        return perm in ROLES[user.role]
 
     def _dispatch(
         self,
