@@ -9,11 +9,16 @@ structural checks, and hadolint/shellcheck on the Dockerfiles and the agent's en
 
 from __future__ import annotations
 
+import base64
+import http.server
 import os
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -260,6 +265,7 @@ def compose_config(env: dict[str, str]) -> dict:
     return yaml.safe_load(out.stdout)
 
 
+@pytest.mark.slow  # Debian's docker-compose v1 takes about 4 s to start
 def test_compose_runs_the_controller_and_a_docker_agent():
     env = {**CONTROLLER_ENV, "MLCI_AGENT_SECRET": "ab" * 32, "DOCKER_GID": "998"}
     services = compose_config(env)["services"]
@@ -288,6 +294,7 @@ def test_compose_runs_the_controller_and_a_docker_agent():
     assert not [k for k in cenv if re.search(r"REGISTRY_PASSWORD|TRACKING_PASSWORD|TOKEN", k)]
 
 
+@pytest.mark.slow  # Debian's docker-compose v1 takes about 4 s to start
 def test_compose_refuses_to_start_without_its_required_values():
     env = dict(CONTROLLER_ENV)
     del env["JENKINS_URL"]
@@ -356,3 +363,137 @@ def test_dockerfiles_pass_hadolint_and_the_entry_point_shellcheck():
         check=False,
     )
     assert shellcheck.returncode == 0, shellcheck.stdout
+
+
+# ---------------------------------------------------------------- the scripts, with fakes
+#
+# A small HTTP server plays the controller's few endpoints the scripts call; `docker` and
+# `java` are fake executables on PATH that record their arguments (no image, no JVM here).
+
+SECRET = "5f" * 32
+JNLP = (
+    "<jnlp><application-desc><argument>" + SECRET + "</argument><argument>docker</argument>"
+    "<argument>-webSocket</argument></application-desc></jnlp>"
+)
+
+
+class _Controller(http.server.BaseHTTPRequestHandler):
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        body = {
+            "/login": b"login",
+            "/jnlpJars/agent.jar": b"PK-not-really-a-jar",
+            "/computer/docker/jenkins-agent.jnlp": JNLP.encode(),
+            "/computer/docker/api/json?tree=offline": b'{"offline":false}',
+        }.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+
+@pytest.fixture
+def controller() -> Iterator[str]:
+    _Controller.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Controller)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fake(bin_dir: Path, name: str, record: Path) -> None:
+    """An executable that appends its arguments (and MLCI_AGENT_SECRET) to `record`."""
+    script = bin_dir / name
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        f'printf "%s|secret=%s\\n" "$*" "${{MLCI_AGENT_SECRET:-}}" >> "{record}"\n'
+    )
+    script.chmod(0o755)
+
+
+def test_agent_entrypoint_fetches_agent_jar_and_connects_over_websocket(tmp_path, controller):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "java.args"
+    fake(bin_dir, "java", record)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "JENKINS_URL": controller,
+        "JENKINS_AGENT_NAME": "docker",
+        "JENKINS_SECRET": SECRET,
+        "JENKINS_AGENT_WORKDIR": str(tmp_path / "work"),
+    }
+    entry = str(JENKINS / "agent-entrypoint.sh")
+    run = subprocess.run(["bash", entry], env=env, capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    args = record.read_text().split("|")[0].split()
+    assert args[:2] == ["-jar", args[1]] and args[1].endswith("/agent.jar")
+    assert Path(args[1]).read_bytes() == b"PK-not-really-a-jar"
+    assert args[2:] == [
+        *("-url", controller, "-name", "docker", "-secret", SECRET),
+        *("-webSocket", "-workDir", str(tmp_path / "work")),
+    ]
+    assert ("/jnlpJars/agent.jar", None) in _Controller.seen
+
+    no_secret = subprocess.run(
+        ["bash", entry],
+        env={**env, "JENKINS_SECRET": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert no_secret.returncode == 2
+    assert "JENKINS_SECRET is empty" in no_secret.stderr
+    assert f"{controller}computer/docker/jenkins-agent.jnlp" in no_secret.stderr
+
+
+def test_jenkins_up_starts_the_controller_then_the_agent_with_its_secret(tmp_path, controller):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "docker.args"
+    fake(bin_dir, "docker", record)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "JENKINS_URL": controller,
+        "JENKINS_ADMIN_PASSWORD": "admin-pw",
+        "JENKINS_APPROVER_PASSWORD": "b",
+        "JENKINS_BOT_PASSWORD": "c",
+    }
+    up = subprocess.run(
+        ["bash", str(REPO / "scripts" / "jenkins-up.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 0, up.stderr
+    calls = record.read_text().splitlines()
+    compose = "compose -p mlci-jenkins -f jenkins/compose.yaml"
+    assert calls == [
+        "compose version|secret=",
+        f"{compose} up -d --build jenkins|secret=",
+        f"{compose} up -d --build agent-docker|secret={SECRET}",
+    ]
+    auth = "Basic " + base64.b64encode(b"admin:admin-pw").decode()
+    assert ("/computer/docker/jenkins-agent.jnlp", auth) in _Controller.seen
+    assert SECRET not in up.stdout + up.stderr
+    assert "Jenkins is up at" in up.stderr and "agent 'docker'" in up.stderr
+
+    missing = subprocess.run(
+        ["bash", str(REPO / "scripts" / "jenkins-up.sh")],
+        env={k: v for k, v in env.items() if k != "JENKINS_BOT_PASSWORD"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert "set JENKINS_BOT_PASSWORD" in missing.stderr
