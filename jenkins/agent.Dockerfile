@@ -14,7 +14,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        openjdk-21-jre-headless git docker.io nodejs npm curl ca-certificates \
+        openjdk-21-jre-headless git docker-cli nodejs npm curl ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 # uv as scripts/venv.sh pins it.
 RUN python3 -m pip install --no-cache-dir 'uv==0.13.9'

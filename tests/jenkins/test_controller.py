@@ -318,7 +318,7 @@ def test_agent_image_has_what_the_stages_need():
     assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-\w+$", text, re.M)  # CPython 3.11 + pip
     apt = re.search(r"apt-get install[^&]*", text, re.S)
     assert apt
-    for pkg in ("openjdk-21-jre-headless", "git", "docker.io", "nodejs", "npm", "curl"):
+    for pkg in ("openjdk-21-jre-headless", "git", "docker-cli", "nodejs", "npm", "curl"):
         assert re.search(rf"\b{re.escape(pkg)}\b", apt.group(0)), pkg
     venv_uv = re.search(r"'uv==([\d.]+)'", (REPO / "scripts" / "venv.sh").read_text())
     assert venv_uv and f"'uv=={venv_uv.group(1)}'" in text
