@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import json
 import os
 import re
 import shutil
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import requests
 import yaml
 
 from ml.jenkins.plugins import PluginPin, core_version_key, read_plugin_pins, too_new_for
 from tests.conftest import REPO
-from tests.jenkins.double import JenkinsDouble
+from tests.jenkins.conftest import ADMIN_TOKEN
+from tests.jenkins.double import BuildScript, InputSpec, JenkinsDouble, StageScript
 from tests.jenkins.double.casc import CascError
 
 JENKINS = REPO / "jenkins"
@@ -497,3 +500,56 @@ def test_jenkins_up_starts_the_controller_then_the_agent_with_its_secret(tmp_pat
     )
     assert missing.returncode == 2
     assert "set JENKINS_BOT_PASSWORD" in missing.stderr
+
+
+# ---------------------------------------------------------------- approvals under the realm
+
+
+def _gated(double: JenkinsDouble, admin: requests.Session, job: str, submitter: str) -> str:
+    r = admin.post(
+        f"{double.url}createItem?name={job}",
+        data="<flow-definition/>",
+        headers={"Content-Type": "application/xml"},
+        timeout=5,
+    )
+    assert r.status_code == 200, r.text
+    gate = InputSpec("Deploy?", id="promote", submitter=submitter, submitter_parameter="APPROVER")
+    double.script(job, BuildScript([StageScript("Approval", ["+ deploy"], input=gate)]))
+    assert admin.post(f"{double.url}job/{job}/build", timeout=5).status_code == 201
+    double.wait_for_input(job, 1)
+    return "Promote"
+
+
+def test_the_approver_of_the_shipped_realm_can_approve_and_nobody_else(double: JenkinsDouble):
+    """casc.yaml applied to the double: local users carry no groups, the submitter list is
+    MLCI_APPROVERS; the old `submitter 'ml-approvers'` let no approver approve."""
+    double.apply_casc(CASC.read_text(), {**CONTROLLER_ENV, "MLCI_APPROVERS": "approver"})
+    submitter = double.casc.global_env["MLCI_APPROVERS"]
+    for name in ("approver", "mlci-bot", "alice"):  # alice: `ml-approvers` before JCasC
+        double.users[name].token = f"{name}-token"
+    assert double.users["approver"].role == double.users["mlci-bot"].role == "builder"
+    assert double.users["alice"].groups == ()
+    admin = requests.Session()
+    admin.auth = ("admin", ADMIN_TOKEN)
+
+    def answer(name: str, job: str, action: str) -> requests.Response:
+        s = requests.Session()
+        s.auth = (name, f"{name}-token")
+        data = {"json": json.dumps({"parameter": []})} if action == "proceed" else None
+        return s.post(f"{double.url}job/{job}/1/input/Promote/{action}", data=data, timeout=5)
+
+    _gated(double, admin, "deploy", submitter)
+    for name in ("mlci-bot", "alice"):
+        refused = answer(name, "deploy", "proceed")
+        assert refused.status_code == 400 and "You need to be approver" in refused.text
+        # No Job/Cancel: they cannot reject it either.
+        assert answer(name, "deploy", "abort").status_code == 400
+    assert answer("approver", "deploy", "proceed").status_code == 200
+    build = double.wait_for_build("deploy", 1)
+    assert build.result == "SUCCESS" and build.env["APPROVER"] == "approver"
+
+    _gated(double, admin, "old", "ml-approvers")  # the group the local realm never grants
+    for name in ("approver", "alice"):
+        old = answer(name, "old", "proceed")
+        assert old.status_code == 400 and "You need to be ml-approvers" in old.text
+    assert answer("approver", "old", "abort").status_code == 400

@@ -13,11 +13,17 @@ Modelled from the sources of the plugins pinned in jenkins/plugins.txt:
 - `jenkins.crumbIssuer`: core 2.555.1+ `DefaultCrumbIssuer` has a no-argument
   `@DataBoundConstructor` and no setters, so any attribute under `standard:` is unknown, and
   JCasC rejects unknown attributes (`ConfigurationContext` default `Unknown.reject`).
+- `jenkins.securityRealm.local` (core `HudsonPrivateSecurityRealm`): its users are created or
+  updated (password; an existing user keeps its API token), and every user's authorities are
+  only `authenticated`: no groups, so a group named in an input's `submitter` matches nobody
+  (pipeline-input-step `InputStepExecution.canSettle`).
+- `jenkins.authorizationStrategy.globalMatrix`: each user gets the double's role whose
+  permissions are exactly its own entry's plus `authenticated`'s (`admin` with
+  Overall/Administer); a set no role has is a CascError (the double's roles are fixed sets).
 - `jenkins.numExecutors`, `jenkins.nodes` (permanent agents: name, labels, executors),
-  `jenkins.globalNodeProperties` envVars, `unclassified.location.url`, the local realm's users
-  and `globalMatrix` entries are recorded (`nodes`, `global_env`, `location_url`,
-  `casc_users`, `matrix`) for tests to inspect; the double's own roles and users are unchanged
-  (it models permissions as three fixed roles, see the package docstring).
+  `jenkins.globalNodeProperties` envVars, `unclassified.location.url`, the realm's users and
+  the matrix entries are recorded (`nodes`, `global_env`, `location_url`, `casc_users`,
+  `matrix`) for tests to inspect.
 
 Not modelled: the rest of JCasC (other root elements pass through unchecked), secret sources
 other than the environment, `casc.reload`.
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from tests.jenkins.double.common import ROLES, User
 from tests.jenkins.double.credentials import Credential
 
 if TYPE_CHECKING:
@@ -97,11 +104,21 @@ def _credential(entry: dict[str, Any]) -> Credential:
     return Credential(cls, fields)
 
 
+def _role_for(name: str, perms: set[str]) -> str:
+    if "Overall/Administer" in perms:
+        return "admin"
+    for role, granted in ROLES.items():
+        if granted == perms:
+            return role
+    raise CascError(f"user {name}: the double has no role with exactly {sorted(perms)}")
+
+
 class CascMixin:
     """`apply_casc` and the credentials a job can bind (`visible_credentials`)."""
 
     root: Item
     casc: CascState
+    users: dict[str, User]
 
     def apply_casc(self, text: str, environ: Mapping[str, str]) -> None:
         """Apply a JCasC YAML document with `environ` as the controller's environment."""
@@ -141,6 +158,19 @@ class CascMixin:
             for entry in matrix.get("entries") or []:
                 (kind, attrs), *_ = entry.items()
                 state.matrix[(kind, str(attrs["name"]))] = list(attrs.get("permissions") or [])
+        if realm:
+            for entry in realm.get("users") or []:
+                uid, old = str(entry["id"]), self.users.get(str(entry["id"]))
+                self.users[uid] = User(
+                    uid, str(entry.get("password") or ""), old.token if old else None
+                )
+            for user in self.users.values():
+                user.groups = ()  # the local realm grants `authenticated` only
+        if state.matrix:
+            everyone = set(state.matrix.get(("group", "authenticated"), []))
+            for user in self.users.values():
+                perms = everyone | set(state.matrix.get(("user", user.name), []))
+                user.role = _role_for(user.name, perms)
         location = (doc.get("unclassified") or {}).get("location") or {}
         if "url" in location:
             state.location_url = location["url"]
