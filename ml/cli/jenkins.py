@@ -211,6 +211,41 @@ def abort(job: str, build_number: int, input_name: str | None) -> None:
     _answer("abort", job, build_number, input_name, ())
 
 
+@jenkins.command("approval-message")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--environment",
+    default="production",
+    show_default=True,
+    help="Where the version would be deployed (for the question's wording).",
+)
+@click.option(
+    "--rollback",
+    "rollback_env",
+    metavar="ENV",
+    help="FILE is `mlci deploy status ENV --json`: describe rolling ENV back instead.",
+)
+@handle_errors
+def approval_message(file: Path, environment: str, rollback_env: str | None) -> None:
+    """Print the deploy job's approval question from FILE (`mlci model show --json`).
+
+    The facts an approver decides on: gate verdict and primary metric, dataset, commit,
+    approval so far, and the link to the training build's model-report page.
+    """
+    from ml.jenkins.approval_message import deploy_message, read_json, rollback_message
+
+    doc = read_json(file)
+    try:
+        text = (
+            rollback_message(doc, rollback_env)
+            if rollback_env
+            else deploy_message(doc, environment)
+        )
+    except InputError as e:
+        raise InputError(f"{file}: {e}") from None
+    click.echo(text)
+
+
 @jenkins.group()
 def credentials() -> None:
     """Jenkins credentials the pipelines use (mlci-registry, mlci-mlflow, mlci-jenkins)."""

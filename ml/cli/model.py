@@ -57,16 +57,23 @@ def model() -> None:
     metavar="RUN_ID",
     help="Evaluated run to register; default: the run in build/train/run.json.",
 )
+@click.option(
+    "--build-url",
+    metavar="URL",
+    envvar="BUILD_URL",
+    help="The CI build registering it, kept as tag ci.build_url (default: $BUILD_URL, which "
+    "Jenkins sets).",
+)
 @json_option
 @handle_errors
-def register(run_id: str | None, as_json: bool) -> None:
+def register(run_id: str | None, build_url: str | None, as_json: bool) -> None:
     """Register the evaluated run as a pending version with alias `challenger`.
 
     Refuses (exit 1, nothing registered) unless the run passed the evaluation gate.
     """
     from ml.registry.register import register_run
 
-    reg = register_run(get_settings(), run_id)
+    reg = register_run(get_settings(), run_id, build_url)
     info = reg.version
     if as_json:
         echo_json({**info.to_dict(), "created": reg.created})

@@ -8,7 +8,13 @@ run makes zero writes.
 The comparison is "desired is contained in actual": every element, attribute (except the
 `plugin="name@version"` attributes Jenkins adds) and text in the file must be present in the
 controller's config.xml, in order; extra elements that Jenkins adds on save are ignored.
-Removing an element from a file therefore does not by itself trigger an update.
+Removing an element from a file therefore does not by itself trigger an update. Job properties
+(children of `<properties>`) are a set in Jenkins, compared in any order.
+
+A pipeline job's parameters and cron triggers are not written in its file: they are read from
+its Jenkinsfile (`scriptPath`, relative to the project root) and put into the config.xml as
+Declarative itself writes them on every run (ml/jenkins/declarative.py), so a build changes
+nothing `apply` compares and the parameters exist before the first run.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from xml.sax.saxutils import escape
 
 from ml.config import Settings
 from ml.errors import InputError
+from ml.jenkins import declarative
 from ml.jenkins.client import JenkinsClient
 
 FOLDER_XML = (
@@ -114,12 +121,41 @@ def load_definitions(settings: Settings, directory: Path | None = None) -> list[
         except ValueError as e:
             raise InputError(f"{path}: bad placeholder ({e}); write a literal $ as $$") from None
         try:
-            ET.fromstring(text.encode("utf-8"))
+            root = ET.fromstring(text.encode("utf-8"))
         except ET.ParseError as e:
             raise InputError(f"{path}: not well-formed XML: {e}") from None
+        text = with_declared_properties(settings, path, root, text)
         name = f"{folder}/{path.stem}" if folder else path.stem
         out.append(JobDefinition(name, path, text))
     return out
+
+
+def with_declared_properties(settings: Settings, path: Path, root: ET.Element, text: str) -> str:
+    """A pipeline job's XML with the parameters and cron triggers of its Jenkinsfile."""
+    script = root.findtext("definition/scriptPath")
+    if root.tag != "flow-definition" or not script:
+        return text
+    props = root.find("properties")
+    for managed in declarative.MANAGED:
+        if props is not None and props.find(managed) is not None:
+            raise InputError(
+                f"{path}: defines {managed.rsplit('.', 1)[-1]}, which Declarative rewrites from "
+                f"{script} on every run; declare it only in the Jenkinsfile"
+            )
+    jenkinsfile = settings.root / script
+    if not jenkinsfile.is_file():
+        raise InputError(
+            f"{path}: its Jenkinsfile {script} (scriptPath) is not at {jenkinsfile}; run "
+            "`mlci jenkins apply` from the repository whose jobs these are"
+        )
+    elements = declarative.property_elements(declarative.read_jenkinsfile(jenkinsfile))
+    if not elements:
+        return text
+    if props is None:
+        props = ET.Element("properties")
+        root.insert(0, props)
+    props.extend(elements)
+    return "<?xml version='1.1' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode")
 
 
 def _strip(el: ET.Element) -> ET.Element:
@@ -138,6 +174,8 @@ def _contains(actual: ET.Element, desired: ET.Element) -> bool:
     if len(desired) == 0 and (desired.text or "").strip() != (actual.text or "").strip():
         return False
     pool = list(actual)
+    if desired.tag == "properties":  # a set of job properties: any order
+        return all(any(_contains(a, want) for a in pool) for want in desired)
     i = 0
     for want in desired:
         while i < len(pool) and not _contains(pool[i], want):

@@ -40,6 +40,7 @@ RUN_ID = "mlflow.run_id"
 REGISTERED_AT = "registered.at"
 GATE_VERDICT = "gate.verdict"
 GATE_PRIMARY_METRIC = "gate.primary_metric"  # "roc_auc=0.8312": the primary metric at the gate
+CI_BUILD_URL = "ci.build_url"  # the CI build that registered the version (its published report)
 IMAGE_REF = "image.ref"
 IMAGE_DIGEST = "image.digest"
 LOCK_HASH = "env.lock_hash"

@@ -64,8 +64,10 @@ def test_apply_from_empty_creates_folder_and_all_jobs(jproject: Path, double: Je
     assert "<scriptPath>jenkins/deploy.Jenkinsfile</scriptPath>" in double.job_config("ml/deploy")
     # parameters exist before the first run
     assert [p["name"] for p in double.get_job("ml/deploy").parameters()] == [
+        "ACTION",
         "MODEL_NAME",
         "MODEL_VERSION",
+        "ENVIRONMENT",
     ]
 
 
@@ -147,7 +149,12 @@ def test_build_follow_streams_log_and_succeeds(jproject: Path, double: JenkinsDo
     assert "description: churn-classifier version 3\n" in result.stderr
     assert "ml/deploy #1 finished SUCCESS\n" in result.stderr
     build = double.get_job("ml/deploy").builds[1]
-    assert build.params == {"MODEL_NAME": "churn-classifier", "MODEL_VERSION": "3"}
+    assert build.params == {
+        "ACTION": "deploy",
+        "MODEL_NAME": "churn-classifier",
+        "MODEL_VERSION": "3",
+        "ENVIRONMENT": "production",
+    }
 
 
 def test_build_follow_exits_1_on_failure(jproject: Path, double: JenkinsDouble):
@@ -573,3 +580,103 @@ def test_plugins_check(jproject: Path, double: JenkinsDouble):
         f"lockable-resources: pinned {pinned['lockable-resources']}, not installed\n"
         f"Error: 2 of {len(pinned)} plugins differ from {REPO / 'jenkins/plugins.txt'}\n"
     )
+
+
+# ---------------------------------------------------------------- the pipelines on the double
+# The double applies each Jenkinsfile's job properties as Declarative does (double.declare).
+
+
+def test_apply_is_idempotent_after_declarative_runs(jproject: Path, double: JenkinsDouble):
+    """The Jenkinsfile is the one parameter definition: a run rewrites nothing apply wrote."""
+    applied(double)
+    double.declare("ml/deploy", REPO / "jenkins/deploy.Jenkinsfile")
+    double.declare("ml/retrain", REPO / "jenkins/retrain.Jenkinsfile")
+    for job, args in (("deploy", ("-p", "MODEL_VERSION=3")), ("retrain", ())):
+        result = mlci("jenkins", "build", job, *args, "--follow", *POLL)
+        assert result.exit_code == 0, result.output
+    before = len(double.writes())
+    again = mlci("jenkins", "apply")
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith("unchanged: ml/deploy\nunchanged: ml/retrain\n")
+    assert len(double.writes()) == before
+    # what Declarative wrote is what the job had before the first run
+    names = [p["name"] for p in double.get_job("ml/deploy").parameters()]
+    assert names == ["ACTION", "MODEL_NAME", "MODEL_VERSION", "ENVIRONMENT"]
+
+
+def test_a_deploy_waiting_for_approval_does_not_block_the_next(jproject, double, monkeypatch):
+    """No disableConcurrentBuilds on deploy: a second deploy runs up to its own approval."""
+    applied(double)
+    double.declare("ml/deploy", REPO / "jenkins/deploy.Jenkinsfile")
+    double.script("ml/deploy", DEPLOY_SCRIPT)
+    assert mlci("jenkins", "build", "deploy", "-p", "MODEL_VERSION=3", *POLL).exit_code == 0
+    double.wait_for_input("ml/deploy", 1)
+    second = mlci(
+        "jenkins", "build", "deploy", "-p", "MODEL_VERSION=4", "--queue-timeout", "5", *POLL
+    )
+    assert second.exit_code == 0, second.output
+    assert second.stdout == "ml/deploy #2\n"
+    double.wait_for_input("ml/deploy", 2)
+    assert double.get_job("ml/deploy").builds[1].pending  # the first still waits
+
+
+def test_approval_message_names_the_gate_and_links_the_report(jproject: Path, tmp_path: Path):
+    import json
+
+    shown = {
+        "name": "churn-classifier",
+        "version": "7",
+        "approval": "pending",
+        "tags": {
+            "gate.verdict": "passed",
+            "gate.primary_metric": "roc_auc=0.8312",
+            "dataset.version": "v2",
+            "dataset.digest": "sha256:ab12",
+            "git.commit": "0123456789abcdef0123",
+            "git.branch": "main",
+            "ci.build_url": "https://ci.example/job/ml/job/train/job/main/41/",
+        },
+    }
+    path = tmp_path / "mv.json"
+    path.write_text(json.dumps(shown))
+    result = mlci("jenkins", "approval-message", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Deploy churn-classifier version 7 to production?\n"
+        "Gate: passed (roc_auc=0.8312)\n"
+        "Dataset: v2 (digest sha256:ab12)\n"
+        "Commit: 0123456789ab on main\n"
+        "Approval so far: pending\n"
+        "Report: https://ci.example/job/ml/job/train/job/main/41/model-report/\n"
+    )
+    status = tmp_path / "status.json"
+    status.write_text(
+        json.dumps(
+            [
+                {
+                    "env": "production",
+                    "model": "churn-classifier",
+                    "version": "7",
+                    "deployed_by": "alice",
+                    "deployed_at": "2026-12-01T07:00:00Z",
+                    "state": "running",
+                    "health": "ready",
+                }
+            ]
+        )
+    )
+    rollback = mlci("jenkins", "approval-message", str(status), "--rollback", "production")
+    assert rollback.exit_code == 0, rollback.output
+    assert rollback.stdout.startswith(
+        "Roll production back to the version that served before the current one?\n"
+        "Now serving: churn-classifier version 7, deployed by alice at 2026-12-01T07:00:00Z "
+        "(state running, health ready)\n"
+    )
+    wrong = mlci("jenkins", "approval-message", str(status), "--rollback", "staging")
+    assert wrong.exit_code == 2
+    assert wrong.output == (
+        f"Error: {status}: no environment 'staging' in the `mlci deploy status --json` output\n"
+    )
+    (tmp_path / "bad.json").write_text("{")
+    bad = mlci("jenkins", "approval-message", str(tmp_path / "bad.json"))
+    assert bad.exit_code == 2 and bad.output.startswith(f"Error: {tmp_path / 'bad.json'}: not JSON")

@@ -137,12 +137,12 @@ def read_declared(text: str, env: dict[str, str]) -> Declared:
             continue
         for step in _calls(closure, src):
             step_name = _ident(src, step) or ""
-            named, positional = _args(src, step, env)
             if name == "parameters" and step_name in PARAM_CLASSES:
-                out.parameters.append((step_name, named))
+                out.parameters.append((step_name, _args(src, step, env)[0]))
             elif name == "options" and step_name == "disableConcurrentBuilds":
-                out.no_concurrent = named
+                out.no_concurrent = _args(src, step, env)[0]
             elif name == "triggers" and step_name == "cron":
+                named, positional = _args(src, step, env)
                 spec = positional[0] if positional else named.get("spec", "")
                 if spec:
                     out.crons.append(spec)
