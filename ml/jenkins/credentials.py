@@ -42,6 +42,7 @@ USERPASS = "com.cloudbees.plugins.credentials.impl.UsernamePasswordCredentialsIm
 # job in CT_FOLDER; the multibranch training project stays at <folder>/train.
 RELEASE_FOLDER = "release"
 CT_FOLDER = "ct"
+SCOPED_JOBS = {RELEASE_FOLDER: "the deploy job", CT_FOLDER: "the retrain job"}
 # The bot user's id and API token for the retrain job: a user of its own (casc.yaml creates
 # it), never the operator's token from jenkins.user_env/token_env.
 BOT_USER_ENV = "MLCI_JENKINS_BOT_USER"
@@ -190,6 +191,11 @@ def apply_credentials(
             f"credentials store of folder '{target}' not found (does the folder exist? run "
             "`mlci jenkins apply` first; the credentials plugin must be installed)"
         )
+        if not store and spec.folder in SCOPED_JOBS:
+            missing += (
+                f"; {spec.id} is kept there for {SCOPED_JOBS[spec.folder]} only: its job file "
+                f"belongs in jenkins/jobs/{spec.folder}/"
+            )
         response = client.request(
             "POST",
             base + "createCredentials",

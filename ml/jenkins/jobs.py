@@ -1,7 +1,9 @@
 """Job definitions in `jenkins/jobs/*.xml` and `apply`: make the controller match them.
 
-Each file is one item's config.xml, named after the item (`deploy.xml` -> `<folder>/deploy`),
-with `${variable}` placeholders filled from settings (see `template_vars`). `plan()` compares the
+Each file is one item's config.xml, named after the item (`deploy.xml` -> `<folder>/deploy`;
+a sub-folder of the jobs folder is a Jenkins folder: `release/deploy.xml` ->
+`<folder>/release/deploy`, created when missing, so credentials can be scoped to it), with
+`${variable}` placeholders filled from settings (see `template_vars`). `plan()` compares the
 controller's config with the rendered file and `apply()` writes only what differs, so a second
 run makes zero writes.
 
@@ -102,7 +104,7 @@ def jobs_dir(settings: Settings) -> Path:
 def load_definitions(settings: Settings, directory: Path | None = None) -> list[JobDefinition]:
     """Render every `*.xml` in the jobs folder; errors name the file and what is wrong."""
     directory = directory or jobs_dir(settings)
-    files = sorted(directory.glob("*.xml")) if directory.is_dir() else []
+    files = sorted(directory.rglob("*.xml")) if directory.is_dir() else []
     if not files:
         raise InputError(
             f"{directory}: no job definitions (*.xml) found; set jenkins.jobs_dir "
@@ -125,7 +127,8 @@ def load_definitions(settings: Settings, directory: Path | None = None) -> list[
         except ET.ParseError as e:
             raise InputError(f"{path}: not well-formed XML: {e}") from None
         text = with_declared_properties(settings, path, root, text)
-        name = f"{folder}/{path.stem}" if folder else path.stem
+        relative = "/".join(path.relative_to(directory).with_suffix("").parts)
+        name = f"{folder}/{relative}" if folder else relative
         out.append(JobDefinition(name, path, text))
     return out
 
@@ -232,8 +235,17 @@ def plan(
         if missing_folder or not client.item_exists(prefix):
             missing_folder = True
             changes.append(Change("create-folder", prefix, FOLDER_XML))
+    planned = {c.name for c in changes}
     for d in definitions:
-        current = None if missing_folder else client.get_config(d.name)
+        parent_missing = missing_folder
+        for parent in _parents(d.name, settings.jenkins.folder.strip("/")):
+            if parent in planned:
+                parent_missing = True
+            elif parent_missing or not client.item_exists(parent):
+                parent_missing = True
+                planned.add(parent)
+                changes.append(Change("create-folder", parent, FOLDER_XML))
+        current = None if parent_missing else client.get_config(d.name)
         if current is None:
             changes.append(
                 Change("create", d.name, d.config_xml, config_diff(d.name, "", d.config_xml))
@@ -245,6 +257,13 @@ def plan(
                 Change("update", d.name, d.config_xml, config_diff(d.name, current, d.config_xml))
             )
     return changes
+
+
+def _parents(name: str, top: str) -> list[str]:
+    """The folders between jenkins.folder (`top`) and the item `name`, outermost first."""
+    parts = name.split("/")[:-1]
+    out = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return [p for p in out if len(p) > len(top)]
 
 
 def apply(client: JenkinsClient, changes: list[Change]) -> None:

@@ -218,3 +218,60 @@ def test_the_bot_credential_never_comes_from_the_operators_token(
         in result.stderr
     )
     assert not double.get_job("ml/ct").credentials
+
+
+def test_the_scoped_layout_from_job_files_to_what_a_branch_can_bind(
+    jproject, double: JenkinsDouble, tmp_path, monkeypatch
+):
+    """jenkins/jobs with release/ and ct/ sub-folders: `mlci jenkins apply` creates the
+    folders, `credentials apply` fills their stores, and a branch job of the training
+    multibranch project cannot bind the registry login or the bot token."""
+    jobs = tmp_path / "jobs"
+    for src, dest in (
+        ("train.xml", "train.xml"),
+        ("deploy.xml", "release/deploy.xml"),
+        ("retrain.xml", "ct/retrain.xml"),
+    ):
+        (jobs / dest).parent.mkdir(parents=True, exist_ok=True)
+        (jobs / dest).write_text((REPO / "jenkins" / "jobs" / src).read_text())
+    first = mlci("jenkins", "apply", "--jobs-dir", str(jobs))
+    assert first.exit_code == 0, first.output
+    for line in (
+        "create folder: ml\n",
+        "create folder: ml/ct\n",
+        "create: ml/ct/retrain\n",
+        "create folder: ml/release\n",
+        "create: ml/release/deploy\n",
+        "create: ml/train\n",
+    ):
+        assert line in first.output
+    again = mlci("jenkins", "apply", "--jobs-dir", str(jobs))
+    assert again.exit_code == 0 and "made 0 change(s)" in again.output, again.output
+
+    with_vars(monkeypatch, ALL_VARS)
+    assert mlci("jenkins", "credentials", "apply").exit_code == 0
+    double.set_branches("ml/train", ["main", "feature/x"])
+    assert mlci("jenkins", "build", "train").exit_code == 0
+    for branch in ("main", "feature%2Fx"):
+        assert double.visible_credentials(f"ml/train/{branch}") == {"mlci-mlflow": "ml"}
+    assert set(double.visible_credentials("ml/release/deploy")) == {"mlci-registry", "mlci-mlflow"}
+    assert set(double.visible_credentials("ml/ct/retrain")) == {"mlci-jenkins", "mlci-mlflow"}
+
+
+def test_a_missing_scoped_folder_says_where_the_job_belongs(
+    jproject, double: JenkinsDouble, admin, monkeypatch
+):
+    create(admin, double.url + "createItem?name=ml", FOLDER)  # ml exists, ml/release does not
+    with_vars(
+        monkeypatch, {k: ALL_VARS[k] for k in ("MLCI_REGISTRY_USER", "MLCI_REGISTRY_PASSWORD")}
+    )
+    result = mlci("jenkins", "credentials", "apply")
+    assert result.exit_code == 2
+    assert (
+        "Error: credentials store of folder 'ml/release' not found (does the folder exist? run "
+        "`mlci jenkins apply` first; the credentials plugin must be installed); mlci-registry is "
+        "kept there for the deploy job only: its job file belongs in jenkins/jobs/release/ (POST "
+        f"{double.url}job/ml/job/release/credentials/store/folder/domain/_/createCredentials "
+        "answered 404 Not Found)\n"
+    ) in result.output
+    assert double.get_job("ml").credentials == {} and double.root.credentials == {}
