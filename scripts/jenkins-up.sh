@@ -6,8 +6,9 @@
 # Env: JENKINS_ADMIN_PASSWORD, JENKINS_APPROVER_PASSWORD, JENKINS_BOT_PASSWORD (required: the
 #      passwords of the users casc.yaml creates); JENKINS_PORT (8080); JENKINS_URL (default
 #      http://<this host's name>:<port>/, the URL agents reach the controller at);
-#      MLCI_APPROVERS (default: JENKINS_APPROVER_ID, else approver); MLCI_MLFLOW__TRACKING_URI,
-#      MLCI_REGISTRY__URL (the builds' global environment; defaults in jenkins/compose.yaml).
+#      MLCI_APPROVERS (default: JENKINS_APPROVER_ID, else approver); MLCI_MLFLOW__TRACKING_URI
+#      (default http://127.0.0.1:<MLCI_MLFLOW_PORT, 5050>), MLCI_REGISTRY__URL (default in
+#      jenkins/compose.yaml): the builds' global environment.
 #      Credentials are not made here: see `mlci jenkins credentials apply` (docs/jenkins.md).
 # Usage: scripts/jenkins-up.sh [up|down|logs]
 set -euo pipefail
@@ -27,6 +28,7 @@ if [ -z "${JENKINS_URL:-}" ]; then
 fi
 export JENKINS_URL
 export MLCI_APPROVERS="${MLCI_APPROVERS:-${JENKINS_APPROVER_ID:-approver}}"
+export MLCI_MLFLOW__TRACKING_URI="${MLCI_MLFLOW__TRACKING_URI:-http://127.0.0.1:${MLCI_MLFLOW_PORT:-5050}}"
 DOCKER_GID="$(stat -c %g /var/run/docker.sock 2>/dev/null || echo 0)"
 export DOCKER_GID
 
