@@ -45,7 +45,8 @@ def jenkins() -> None:
 
     The controller is jenkins.url in mlci.yaml; the user and API token come from the
     environment variables named by jenkins.user_env and jenkins.token_env. JOB names are
-    relative to jenkins.folder (`deploy` is `ml/deploy`); a leading / starts at the root.
+    relative to jenkins.folder (`release/deploy` is `ml/release/deploy`); a leading / starts
+    at the root.
     """
 
 
@@ -264,8 +265,8 @@ def credentials_apply(store: str | None) -> None:
 
     mlci-mlflow (MLFLOW_TRACKING_USERNAME/PASSWORD) in jenkins.folder, mlci-registry
     (registry.username_env/password_env) in its release/ folder, mlci-jenkins
-    (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot) in its ct/ folder; a pair that is not set is
-    skipped, an empty or half-set pair is an error.
+    (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot) in its ct/ and release/ folders; a pair that is
+    not set is skipped, an empty or half-set pair is an error.
     """
     from ml.jenkins.credentials import apply_credentials, desired_credentials
 

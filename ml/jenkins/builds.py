@@ -1,6 +1,6 @@
 """Driving builds: queue one, wait for its number, stream its log, answer its inputs, read stages.
 
-Job names are relative to jenkins.folder (`deploy` -> `ml/deploy`, `train/main` ->
+Job names are relative to jenkins.folder (`release/deploy` -> `ml/release/deploy`, `train/main` ->
 `ml/train/main`); a leading `/` names a job from the controller's root.
 """
 

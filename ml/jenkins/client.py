@@ -136,7 +136,7 @@ class JenkinsClient:
     ) -> requests.Response:
         """Send one request (crumb and auth handled by python-jenkins); raise MlciError on failure.
 
-        `not_found` replaces the generic 404 message (e.g. "no job ml/deploy"); statuses in
+        `not_found` replaces the generic 404 message (e.g. "no job ml/release/deploy"); statuses in
         `accept` are returned instead of raised.
         """
         url = urljoin(self.url, path.lstrip("/"))

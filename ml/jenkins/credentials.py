@@ -9,7 +9,9 @@ a folder store can be bound only by jobs inside that folder):
 
 - `mlci-mlflow` (MLFLOW_TRACKING_USERNAME/PASSWORD): jenkins.folder itself, every pipeline;
 - `mlci-registry` (registry.username_env/password_env): `<folder>/release`, the deploy job;
-- `mlci-jenkins` (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot): `<folder>/ct`, the retrain job.
+- `mlci-jenkins` (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot): `<folder>/ct`, where the retrain
+  job queues training with it, and `<folder>/release`, where the deploy job reads the approval
+  input back through the Jenkins API (the approval proof).
 
 Training branch jobs (`<folder>/train/<branch>`) therefore cannot bind the registry login or the
 bot token. The global (system) store is refused: every job, so every branch's Jenkinsfile, can
@@ -58,7 +60,7 @@ class CredentialSpec:
     username: str
     password: str = field(repr=False)
     source: str = ""  # the env vars it came from, for messages
-    folder: str = ""  # relative to jenkins.folder; "" = jenkins.folder itself
+    folders: tuple[str, ...] = ("",)  # relative to jenkins.folder; "" = jenkins.folder itself
 
     def xml(self) -> str:
         root = ET.Element(USERPASS)
@@ -81,7 +83,7 @@ class CredentialHome:
     description: str
     user_env: str
     password_env: str
-    folder: str  # relative to jenkins.folder
+    folders: tuple[str, ...]  # relative to jenkins.folder; "" = jenkins.folder itself
 
 
 def credential_homes(settings: Settings) -> list[CredentialHome]:
@@ -91,28 +93,28 @@ def credential_homes(settings: Settings) -> list[CredentialHome]:
             f"image registry {settings.registry.url}, for the deploy job",
             settings.registry.username_env,
             settings.registry.password_env,
-            RELEASE_FOLDER,
+            (RELEASE_FOLDER,),
         ),
         CredentialHome(
             MLFLOW_CREDENTIALS_ID,
             "MLflow tracking server",
             MLFLOW_USER_ENV,
             MLFLOW_PASSWORD_ENV,
-            "",
+            ("",),
         ),
         CredentialHome(
             JENKINS_CREDENTIALS_ID,
-            "Jenkins API as the CI bot, for the retrain job",
+            "Jenkins API as the CI bot: retrain queues training, deploy checks approvals",
             BOT_USER_ENV,
             BOT_TOKEN_ENV,
-            CT_FOLDER,
+            (CT_FOLDER, RELEASE_FOLDER),
         ),
     ]
 
 
-def store_of(settings: Settings, spec: CredentialSpec) -> str:
-    """The full name of the folder whose store holds `spec`."""
-    parts = [p for p in (settings.jenkins.folder.strip("/"), spec.folder) if p]
+def store_of(settings: Settings, folder: str) -> str:
+    """The full name of a credential's folder (`folder` relative to jenkins.folder)."""
+    parts = [p for p in (settings.jenkins.folder.strip("/"), folder) if p]
     if not parts:
         raise InputError(
             "jenkins.folder is empty: mlci keeps its credentials in folder stores, never in "
@@ -150,7 +152,7 @@ def desired_credentials(
                     env[user_var],
                     env[pass_var],
                     f"{user_var}/{pass_var}",
-                    home.folder,
+                    home.folders,
                 )
             )
         elif present:
@@ -176,7 +178,7 @@ def apply_credentials(
     store: str | None = None,
 ) -> list[tuple[str, str, str]]:
     """Create each credential in its folder store (or `store`, a folder's full name), or update
-    it when the id exists there (409). Returns (id, store, action) per credential."""
+    it when the id exists there (409). Returns (id, store, action) per credential and store."""
     if store is not None and store.strip("/") in ("", "system"):
         raise InputError(
             f"--store {store or repr(store)}: mlci does not write to the global credentials "
@@ -185,34 +187,41 @@ def apply_credentials(
         )
     done = []
     for spec in specs:
-        target = store.strip("/") if store else store_of(settings, spec)
-        base = client.credentials_path(target)
-        missing = (
-            f"credentials store of folder '{target}' not found (does the folder exist? run "
-            "`mlci jenkins apply` first; the credentials plugin must be installed)"
-        )
-        if not store and spec.folder in SCOPED_JOBS:
-            missing += (
-                f"; {spec.id} is kept there for {SCOPED_JOBS[spec.folder]} only: its job file "
-                f"belongs in jenkins/jobs/{spec.folder}/"
-            )
-        response = client.request(
-            "POST",
-            base + "createCredentials",
-            data=spec.xml(),
-            headers=XML_HEADERS,
-            not_found=missing,
-            accept=(409,),
-        )
-        if response.status_code == 409:
-            client.request(
-                "POST",
-                f"{base}credential/{spec.id}/config.xml",
-                data=spec.xml(),
-                headers=XML_HEADERS,
-                not_found=missing,
-            )
-            done.append((spec.id, target, "updated"))
+        if store:
+            targets = [(store.strip("/"), "")]
         else:
-            done.append((spec.id, target, "created"))
+            targets = [(store_of(settings, f), f) for f in spec.folders]
+        for target, folder in targets:
+            done.append((spec.id, target, _apply_one(client, spec, target, folder)))
     return done
+
+
+def _apply_one(client: JenkinsClient, spec: CredentialSpec, target: str, folder: str) -> str:
+    base = client.credentials_path(target)
+    missing = (
+        f"credentials store of folder '{target}' not found (does the folder exist? run "
+        "`mlci jenkins apply` first; the credentials plugin must be installed)"
+    )
+    if folder in SCOPED_JOBS:
+        missing += (
+            f"; {spec.id} is kept there for {SCOPED_JOBS[folder]} only: its job file "
+            f"belongs in jenkins/jobs/{folder}/"
+        )
+    response = client.request(
+        "POST",
+        base + "createCredentials",
+        data=spec.xml(),
+        headers=XML_HEADERS,
+        not_found=missing,
+        accept=(409,),
+    )
+    if response.status_code != 409:
+        return "created"
+    client.request(
+        "POST",
+        f"{base}credential/{spec.id}/config.xml",
+        data=spec.xml(),
+        headers=XML_HEADERS,
+        not_found=missing,
+    )
+    return "updated"

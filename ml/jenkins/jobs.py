@@ -1,9 +1,10 @@
 """Job definitions in `jenkins/jobs/*.xml` and `apply`: make the controller match them.
 
-Each file is one item's config.xml, named after the item (`deploy.xml` -> `<folder>/deploy`;
-a sub-folder of the jobs folder is a Jenkins folder: `release/deploy.xml` ->
-`<folder>/release/deploy`, created when missing, so credentials can be scoped to it), with
-`${variable}` placeholders filled from settings (see `template_vars`). `plan()` compares the
+Each file is one item's config.xml, named after the item and its place under jenkins.folder
+(`train.xml` -> `<folder>/train`, `release/deploy.xml` -> `<folder>/release/deploy`), with
+`${variable}` placeholders filled from settings (see `template_vars`). Sub-folders become
+Jenkins folders: credentials are scoped to them (ml/jenkins/credentials.py), so the deploy job
+alone sees the registry login and the retrain job alone the bot token. `plan()` compares the
 controller's config with the rendered file and `apply()` writes only what differs, so a second
 run makes zero writes.
 
@@ -48,7 +49,7 @@ SCM_BRANCH = "main"
 
 @dataclass(frozen=True)
 class JobDefinition:
-    name: str  # full name on the controller, e.g. ml/deploy
+    name: str  # full name on the controller, e.g. ml/release/deploy
     source: Path
     config_xml: str
 
@@ -127,7 +128,7 @@ def load_definitions(settings: Settings, directory: Path | None = None) -> list[
         except ET.ParseError as e:
             raise InputError(f"{path}: not well-formed XML: {e}") from None
         text = with_declared_properties(settings, path, root, text)
-        relative = "/".join(path.relative_to(directory).with_suffix("").parts)
+        relative = path.relative_to(directory).with_suffix("").as_posix()
         name = f"{folder}/{relative}" if folder else relative
         out.append(JobDefinition(name, path, text))
     return out
@@ -228,24 +229,14 @@ def plan(
 ) -> list[Change]:
     """What `apply` would do, without writing anything."""
     changes: list[Change] = []
-    missing_folder = False
-    prefix = ""
-    for part in [p for p in settings.jenkins.folder.split("/") if p]:
-        prefix = f"{prefix}/{part}" if prefix else part
-        if missing_folder or not client.item_exists(prefix):
-            missing_folder = True
-            changes.append(Change("create-folder", prefix, FOLDER_XML))
-    planned = {c.name for c in changes}
+    missing: set[str] = set()
+    for folder in _folders(settings, definitions):
+        parent = folder.rpartition("/")[0]
+        if parent in missing or not client.item_exists(folder):
+            missing.add(folder)
+            changes.append(Change("create-folder", folder, FOLDER_XML))
     for d in definitions:
-        parent_missing = missing_folder
-        for parent in _parents(d.name, settings.jenkins.folder.strip("/")):
-            if parent in planned:
-                parent_missing = True
-            elif parent_missing or not client.item_exists(parent):
-                parent_missing = True
-                planned.add(parent)
-                changes.append(Change("create-folder", parent, FOLDER_XML))
-        current = None if parent_missing else client.get_config(d.name)
+        current = None if d.name.rpartition("/")[0] in missing else client.get_config(d.name)
         if current is None:
             changes.append(
                 Change("create", d.name, d.config_xml, config_diff(d.name, "", d.config_xml))
@@ -259,11 +250,17 @@ def plan(
     return changes
 
 
-def _parents(name: str, top: str) -> list[str]:
-    """The folders between jenkins.folder (`top`) and the item `name`, outermost first."""
-    parts = name.split("/")[:-1]
-    out = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return [p for p in out if len(p) > len(top)]
+def _folders(settings: Settings, definitions: list[JobDefinition]) -> list[str]:
+    """jenkins.folder and every folder the definitions sit in, parents first."""
+    out: list[str] = []
+    names = [f"{settings.jenkins.folder.strip('/')}/_"] + [d.name for d in definitions]
+    for name in names:
+        prefix = ""
+        for part in [p for p in name.split("/")[:-1] if p]:
+            prefix = f"{prefix}/{part}" if prefix else part
+            if prefix not in out:
+                out.append(prefix)
+    return out
 
 
 def apply(client: JenkinsClient, changes: list[Change]) -> None:

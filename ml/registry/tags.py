@@ -31,6 +31,10 @@ APPROVAL_STATUS = "approval.status"
 APPROVAL_BY = "approval.by"
 APPROVAL_AT = "approval.at"
 APPROVAL_REASON = "approval.reason"
+# The proof that makes `approved` count (ml.registry.approval): a JSON document
+# {"kind": "local-ed25519" | "jenkins-input", "statement": {...the facts approved...}, ...}.
+# A bare `approval.status=approved` without a verifiable proof is refused (exit 3).
+APPROVAL_PROOF = "approval.proof"
 GIT_COMMIT = "git.commit"
 GIT_BRANCH = "git.branch"
 GIT_DIRTY = "git.dirty"
@@ -60,4 +64,15 @@ RUN_TAGS_FROM_TRAINING = (
     DATASET_VERSION,
     DATASET_DIGEST,
     LOCK_HASH,
+)
+
+# The version facts an approval statement binds (besides name, version, run id and source):
+# changing any of them after the approval voids it.
+APPROVED_FACTS = (
+    GIT_COMMIT,
+    DATASET_VERSION,
+    DATASET_DIGEST,
+    LOCK_HASH,
+    GATE_VERDICT,
+    GATE_PRIMARY_METRIC,
 )

@@ -98,16 +98,19 @@ def test_apply_scopes_each_credential_to_the_jobs_using_it(
         "created: mlci-registry (store: ml/release)\n"
         "created: mlci-mlflow (store: ml)\n"
         "created: mlci-jenkins (store: ml/ct)\n"
+        "created: mlci-jenkins (store: ml/release)\n"
     )
     assert double.credential_secret("ml/release", "mlci-registry") == REGISTRY_SECRET
     assert double.credential_secret("ml", "mlci-mlflow") == MLFLOW_SECRET
     assert double.credential_secret("ml/ct", "mlci-jenkins") == BOT_TOKEN
+    assert double.credential_secret("ml/release", "mlci-jenkins") == BOT_TOKEN
     assert double.get_job("ml/ct").credentials["mlci-jenkins"].fields["username"] == "mlci-bot"
     assert double.root.credentials == {}
     # What each job can bind (folder stores up the tree, then the global store).
     assert double.visible_credentials("ml/train/main") == {"mlci-mlflow": "ml"}
     assert double.visible_credentials("ml/release/deploy") == {
         "mlci-registry": "ml/release",
+        "mlci-jenkins": "ml/release",
         "mlci-mlflow": "ml",
     }
     assert double.visible_credentials("ml/ct/retrain") == {
@@ -118,7 +121,7 @@ def test_apply_scopes_each_credential_to_the_jobs_using_it(
     monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", REGISTRY_SECRET + "-rotated")
     second = mlci("jenkins", "credentials", "apply")
     assert second.exit_code == 0
-    assert [ln.split(":")[0] for ln in second.output.splitlines()] == ["updated"] * 3
+    assert [ln.split(":")[0] for ln in second.output.splitlines()] == ["updated"] * 4
     assert double.credential_secret("ml/release", "mlci-registry") == REGISTRY_SECRET + "-rotated"
     for text in (first.output, second.output, caplog.text):
         assert "canary" not in text
@@ -221,20 +224,14 @@ def test_the_bot_credential_never_comes_from_the_operators_token(
 
 
 def test_the_scoped_layout_from_job_files_to_what_a_branch_can_bind(
-    jproject, double: JenkinsDouble, tmp_path, monkeypatch
+    jproject, double: JenkinsDouble, monkeypatch
 ):
-    """jenkins/jobs with release/ and ct/ sub-folders: `mlci jenkins apply` creates the
+    """jenkins/jobs with its release/ and ct/ sub-folders: `mlci jenkins apply` creates the
     folders, `credentials apply` fills their stores, and a branch job of the training
     multibranch project cannot bind the registry login or the bot token."""
-    jobs = tmp_path / "jobs"
-    for src, dest in (
-        ("train.xml", "train.xml"),
-        ("deploy.xml", "release/deploy.xml"),
-        ("retrain.xml", "ct/retrain.xml"),
-    ):
-        (jobs / dest).parent.mkdir(parents=True, exist_ok=True)
-        (jobs / dest).write_text((REPO / "jenkins" / "jobs" / src).read_text())
-    first = mlci("jenkins", "apply", "--jobs-dir", str(jobs))
+    assert (REPO / "jenkins" / "jobs" / "release" / "deploy.xml").is_file()
+    assert (REPO / "jenkins" / "jobs" / "ct" / "retrain.xml").is_file()
+    first = mlci("jenkins", "apply")
     assert first.exit_code == 0, first.output
     for line in (
         "create folder: ml\n",
@@ -245,7 +242,7 @@ def test_the_scoped_layout_from_job_files_to_what_a_branch_can_bind(
         "create: ml/train\n",
     ):
         assert line in first.output
-    again = mlci("jenkins", "apply", "--jobs-dir", str(jobs))
+    again = mlci("jenkins", "apply")
     assert again.exit_code == 0 and "made 0 change(s)" in again.output, again.output
 
     with_vars(monkeypatch, ALL_VARS)
@@ -254,7 +251,11 @@ def test_the_scoped_layout_from_job_files_to_what_a_branch_can_bind(
     assert mlci("jenkins", "build", "train").exit_code == 0
     for branch in ("main", "feature%2Fx"):
         assert double.visible_credentials(f"ml/train/{branch}") == {"mlci-mlflow": "ml"}
-    assert set(double.visible_credentials("ml/release/deploy")) == {"mlci-registry", "mlci-mlflow"}
+    assert set(double.visible_credentials("ml/release/deploy")) == {
+        "mlci-registry",
+        "mlci-jenkins",
+        "mlci-mlflow",
+    }
     assert set(double.visible_credentials("ml/ct/retrain")) == {"mlci-jenkins", "mlci-mlflow"}
 
 

@@ -130,6 +130,7 @@ def sh_scripts(path: Path, under: Node | None = None) -> list[tuple[str, bool]]:
 def mlci_invocations(script: str) -> list[list[str]]:
     """The argument lists of every `mlci ...` in a shell line (split at && ; | >)."""
     out = []
+    script = re.sub(r"\\\n\s*", " ", script)  # a shell line continuation
     for segment in re.split(r"&&|\|\||;|\||>", script):
         words = shlex.split(segment)
         if words and words[0] in ("mlci", ".venv/bin/mlci"):
@@ -269,7 +270,7 @@ def test_every_sh_step_runs_mlci_in_the_stage_image_or_an_agreed_node_command(pa
     """mlci runs only in the stage image; on the node only the NODE_COMMANDS run."""
     for call, script in sh_calls(path):
         image = in_stage_image(effective_agent(call))
-        for segment in re.split(r"&&|\|\||;|\||>", script):
+        for segment in re.split(r"&&|\|\||;|\||>", re.sub(r"\\\n\s*", " ", script)):
             words = shlex.split(segment)
             if not words or segment.strip().startswith("build/"):
                 continue
@@ -447,7 +448,9 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     assert inputs, "the Approval stage needs an input directive"
     block = approval.text(inputs[0].node)
     assert re.search(r"\bid 'promote'", block)
-    assert re.search(r"\bsubmitter 'ml-approvers'", block)
+    # the approvers' user ids from the controller's global env (jenkins/casc.yaml): the local
+    # realm gives its users no group, so a group name would let nobody approve
+    assert re.search(r'\bsubmitter "\$\{env\.MLCI_APPROVERS\}"', block)
     assert re.search(r"\bsubmitterParameter 'APPROVER'", block)
     options = calls(closure, approval.src, "options")
     assert options and "timeout(" in approval.text(options[0].node), (
@@ -455,12 +458,31 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     )
     steps = approval.text(closure)
     assert "milestone(" in steps and "lock(" in steps
-    assert sh_scripts(DEPLOY, closure) == [
-        (
-            'mlci model approve "$MODEL_NAME" "$MODEL_VERSION" --by "$APPROVER" --reason "$REASON"',
-            True,
-        )
+    # the proof of the approval is this build's answered input (approval helper's
+    # ml/registry/proofs/jenkins.py checks it through the Jenkins API)
+    ((script, single_quoted),) = sh_scripts(DEPLOY, closure)
+    assert single_quoted
+    assert mlci_invocations(script) == [
+        [
+            "model",
+            "approve",
+            "$MODEL_NAME",
+            "$MODEL_VERSION",
+            "--jenkins-build",
+            "$BUILD_URL",
+            "--input-id",
+            "Promote",
+            "--by",
+            "$APPROVER",
+            "--reason",
+            "$REASON",
+        ]
     ]
+    from ml.jenkins.builds import input_id
+
+    assert input_id("promote") == "Promote"  # the Id Jenkins gives `id 'promote'`
+    # a discarded build no longer vouches for the approval: keep it
+    assert "currentBuild.keepLog = true" in steps
 
 
 def test_deploy_order_milestones_lock_and_gate_check():
@@ -532,18 +554,19 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
     link_pipelines(project.parent)
     settings = load_settings(project, {"MLCI_JENKINS__SCM_URL": "https://git.example/r.git"})
     defs = {d.name: d.config_xml for d in load_definitions(settings, REPO / "jenkins" / "jobs")}
-    assert set(defs) == {"ml/train", "ml/deploy", "ml/retrain"}
+    # deploy and retrain in their own folders: the credentials scoped to them (jenkins-ctl)
+    assert set(defs) == {"ml/train", "ml/release/deploy", "ml/ct/retrain"}
     for name, jenkinsfile in (
         ("ml/train", "Jenkinsfile"),
-        ("ml/deploy", "jenkins/deploy.Jenkinsfile"),
-        ("ml/retrain", "jenkins/retrain.Jenkinsfile"),
+        ("ml/release/deploy", "jenkins/deploy.Jenkinsfile"),
+        ("ml/ct/retrain", "jenkins/retrain.Jenkinsfile"),
     ):
         assert f"<scriptPath>{jenkinsfile}</scriptPath>" in defs[name]
         assert (REPO / jenkinsfile).is_file()
-    for path in (REPO / "jenkins" / "jobs").glob("*.xml"):
+    for path in (REPO / "jenkins" / "jobs").rglob("*.xml"):
         props = ET.fromstring(path.read_bytes()).find("properties")
         assert props is None or len(props) == 0, f"{path.name} defines job properties"
-    for name, path in (("ml/deploy", DEPLOY), ("ml/retrain", RETRAIN)):
+    for name, path in (("ml/release/deploy", DEPLOY), ("ml/ct/retrain", RETRAIN)):
         rendered = defs[name].split("\n", 1)[1].encode()  # without the XML declaration
         after_run = apply_declared(rendered, read_declared(path.read_text(), {}))
         # a Declarative run changes none of what apply wrote (it may add other properties)
@@ -553,7 +576,7 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
         assert (before is None) == (after is None)
         if before is not None:
             assert ET.tostring(before) == ET.tostring(after), name
-    assert "<spec>H 3 * * *</spec>" in defs["ml/retrain"]
+    assert "<spec>H 3 * * *</spec>" in defs["ml/ct/retrain"]
     declared = read_declared(DEPLOY.read_text(), {})
     assert [args["name"] for _, args in declared.parameters] == [
         "ACTION",
@@ -561,7 +584,7 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
         "MODEL_VERSION",
         "ENVIRONMENT",
     ]
-    assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/deploy"]
+    assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/release/deploy"]
 
 
 # ---------------------------------------------------------------- issue 9

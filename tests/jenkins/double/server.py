@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.jenkins.double.approvers import ApproversMixin
 from tests.jenkins.double.builds import Build, BuildScript, BuildsMixin
 from tests.jenkins.double.casc import CascMixin, CascState
 from tests.jenkins.double.common import (
@@ -68,6 +69,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class JenkinsDouble(
+    ApproversMixin,
     JobsMixin,
     QueueMixin,
     BuildsMixin,
