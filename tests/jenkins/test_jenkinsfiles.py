@@ -610,6 +610,11 @@ def test_deploy_has_no_disable_concurrent_builds_and_serialises_with_lock_and_mi
     assert sorted(set(ordinals)) == [10, 20, 30]
 
 
+def test_deploy_cannot_be_restarted_past_its_approval():
+    """Restart from Stage (any user with Job/Build) would start a build after Approval."""
+    assert "disableRestartFromStage()" in code(DEPLOY)
+
+
 def test_scheduled_retraining_happens_only_when_the_ct_check_asks():
     """The training pipeline has no timer (it retrained every night whatever the check said);
     the retrain job's cron runs `mlci ct check --trigger`, which queues training on exit 10."""
