@@ -233,7 +233,9 @@ def _drift_signal(
         model = load_champion()
         ref = ref.assign(**{PREDICTION: _predictions(model, ref, settings)})
         cur = cur.assign(**{PREDICTION: _predictions(model, cur, settings)})
-        extra.append(column_drift(ref[PREDICTION], cur[PREDICTION], target, kind, cfg, "prediction"))
+        extra.append(
+            column_drift(ref[PREDICTION], cur[PREDICTION], target, kind, cfg, "prediction")
+        )
     results += extra
     plot = plot_drift(
         ref, cur, results, out_dir / "drift.png", (reference.version, dataset.version), cfg.bins

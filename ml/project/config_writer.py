@@ -123,9 +123,7 @@ def render_config(
         "",
         "train:",
         "  seed: 42",
-        f"  task: {t['task']}"
-        + " " * max(1, 23 - len(t["task"]))
-        + f"# {profile.task_reason}",
+        f"  task: {t['task']}" + " " * max(1, 23 - len(t["task"])) + f"# {profile.task_reason}",
     ]
     if "positive_class" in t:
         counts = ", ".join(f"{k}: {v}" for k, v in profile.class_counts.items())
@@ -136,7 +134,9 @@ def render_config(
     lines += [
         f"  estimator: {t['estimator']}",
         "  params:                        # "
-        + ("small data: slower, smaller trees" if profile.rows < SMALL_ROWS else "bundled defaults"),
+        + (
+            "small data: slower, smaller trees" if profile.rows < SMALL_ROWS else "bundled defaults"
+        ),
     ]
     lines += [f"    {k}: {_dump(v)}" for k, v in t["params"].items()]
     lines += ["", "evaluate:"]
@@ -146,8 +146,7 @@ def render_config(
             f"{baseline.rows} rows, {FOLDS}-fold",
             "  # cross-validation of this estimator vs the best of scikit-learn's dummy models "
             "(which",
-            "  # ignore the features, as a model trained on shuffled labels does). Each bound "
-            "sits",
+            "  # ignore the features, as a model trained on shuffled labels does). Each bound sits",
             f"  # {POSITION:.0%} of the way from the dummy's score to the model's: the first run "
             "passes,",
             "  # a model that learned nothing fails.",

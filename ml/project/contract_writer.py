@@ -46,7 +46,7 @@ def _nice(x: float, up: bool) -> float | int:
     """A readable bound: 4 significant digits, rounded outwards."""
     if x == 0 or not math.isfinite(x):
         return 0 if x == 0 else x
-    digits = 3 - int(math.floor(math.log10(abs(x))))
+    digits = 3 - math.floor(math.log10(abs(x)))
     scale = 10.0**digits
     v = (math.ceil if up else math.floor)(x * scale) / scale
     return int(v) if float(v).is_integer() else v
@@ -60,7 +60,7 @@ def numeric_range(col: ColumnProfile) -> tuple[float | int, float | int]:
     if lo >= 0:
         low = max(0.0, low)
     if col.integer:
-        return int(math.floor(low)), int(math.ceil(high))
+        return math.floor(low), math.ceil(high)
     return _nice(low, up=False), _nice(high, up=True)
 
 

@@ -130,7 +130,10 @@ def init_project(
         settings.train.seed,
     )
     times["baseline"] = time.perf_counter() - t0
-    say(f"init: baseline on {baseline.rows} rows ({baseline.folds}-fold CV) in {times['baseline']:.2f}s")
+    say(
+        f"init: baseline on {baseline.rows} rows ({baseline.folds}-fold CV) in "
+        f"{times['baseline']:.2f}s"
+    )
 
     doc = config_doc(profile, name, version, contract_rel, baseline)
     config_text = render_config(doc, profile, baseline, data.name)
