@@ -114,3 +114,49 @@ def compute_metrics(
                 )
         return out
     raise ValueError(f"unknown task {task!r} (tasks: {', '.join(TASKS)})")
+
+
+class Predictions:
+    """A model's output on some rows, in the shape `compute_metrics` takes.
+
+    - `labels`: predicted labels (the user's values) or numbers (regression);
+    - `proba`: (n, k) class probabilities aligned with `classes`, or None;
+    - `scores`: binary P(positive_class), or the decision_function margin without predict_proba
+      (`scores_are_proba` False); multiclass the `proba` matrix; regression None.
+    """
+
+    def __init__(self, model: Any, X: Any, task: str, positive_class: Any = None) -> None:
+        import numpy as np
+
+        self.task = task
+        self.labels = np.asarray(model.predict(X))
+        self.classes: list | None = None
+        self.proba = None
+        self.scores = None
+        self.scores_are_proba = True
+        if not is_classification(task):
+            return
+        self.classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
+        if hasattr(model, "predict_proba"):
+            self.proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+        if task == "binary":
+            pos = self.classes.index(positive_class) if positive_class in self.classes else 1
+            if self.proba is not None:
+                self.scores = self.proba[:, pos]
+            elif hasattr(model, "decision_function"):
+                margin = np.asarray(model.decision_function(X), dtype=np.float64)
+                self.scores = margin if pos == 1 else -margin
+                self.scores_are_proba = False
+        else:
+            self.scores = self.proba
+
+    def metrics(self, y_true: Any, positive_class: Any = None) -> dict[str, float]:
+        return compute_metrics(
+            self.task,
+            y_true,
+            self.labels,
+            self.scores,
+            self.classes,
+            positive_class,
+            self.scores_are_proba,
+        )

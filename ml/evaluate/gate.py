@@ -14,7 +14,7 @@ from ml.config import EvaluateSettings
 from ml.errors import ConfigError
 from ml.tasks import DIRECTION
 
-CheckKind = Literal["min", "max", "champion"]
+CheckKind = Literal["min", "max", "champion", "behaviour"]
 
 
 @dataclass(frozen=True)
