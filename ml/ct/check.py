@@ -167,11 +167,6 @@ def _performance_signal(
     )
 
 
-def _task(settings: Settings) -> str:
-    """The configured task (train.task); models from before tasks existed are binary."""
-    return str(getattr(settings.train, "task", None) or "binary")
-
-
 def _predictions(model: Any, frame: Any, settings: Settings) -> Any:
     """The champion's predictions on `frame`: labels (classification) or numbers (regression)."""
     import pandas as pd
@@ -231,7 +226,7 @@ def _drift_signal(
     cur = sample_rows(frame, cfg.sample_size, seed + 1)
     results = feature_drift(ref, cur, settings.data.features, cfg)
     features_drifted = [d.feature for d in results if d.drifted]
-    kind = NUMERIC if _task(settings) == "regression" else CATEGORICAL
+    kind = NUMERIC if settings.train.task == "regression" else CATEGORICAL
     target = settings.data.target
     extra: list[FeatureDrift] = []
     if target in ref.columns and target in cur.columns:
