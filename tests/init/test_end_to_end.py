@@ -121,6 +121,7 @@ def test_init_then_pipeline_then_corruptions_and_shuffled_labels(
     result = mlci("init", "--data", str(csv), "--target", target)
     assert result.exit_code == 0, result.output
     assert f": {task} on {target!r}" in result.output
+    print("\n" + "\n".join(line for line in result.output.splitlines() if "->" in line))
     result = mlci("pipeline", "run")
     assert result.exit_code == 0, result.output
     metrics = json.loads((proj / "build" / "evaluate" / "metrics.json").read_text())
