@@ -43,6 +43,17 @@ def estimator_params(profile: DataProfile) -> dict[str, Any]:
     return {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "early_stopping": False}
 
 
+def tolerance(profile: DataProfile, baseline: Baseline | None) -> float:
+    """How far the primary metric may fall behind the champion's (absolute, like the gate).
+
+    Classification metrics live in [0, 1]: 0.01. rmse is in the target's units: 1% of the
+    model's cross-validated rmse (2 significant digits).
+    """
+    if profile.task != "regression" or baseline is None or "rmse" not in baseline.model:
+        return 0.01
+    return float(f"{max(0.01 * baseline.model['rmse'], 1e-9):.2g}")
+
+
 def config_doc(
     profile: DataProfile, name: str, version: str, contract: str, baseline: Baseline | None
 ) -> dict[str, Any]:
@@ -56,7 +67,7 @@ def config_doc(
     if baseline is not None:
         evaluate["min"] = baseline.bounds("min")
         evaluate["max"] = baseline.bounds("max")
-    evaluate["regression_tolerance"] = 0.01
+    evaluate["regression_tolerance"] = tolerance(profile, baseline)
     evaluate["compare_to_champion"] = [PRIMARY[profile.task]]
     return {
         "project": name,
@@ -163,7 +174,12 @@ def render_config(
         lines.append(f"  {side}:" + (" {}" if not bounds else "") + f"   # {text}")
         lines += [f"    {k}: {_dump(v)}" for k, v in bounds.items()]
     lines += [
-        "  regression_tolerance: 0.01     # may fall this far below the champion",
+        f"  regression_tolerance: {_dump(ev['regression_tolerance'])}"
+        + (
+            "     # may fall this far below the champion"
+            if profile.task != "regression"
+            else "   # rmse may exceed the champion's by this (1% of the CV rmse)"
+        ),
         f"  compare_to_champion: {_flow(ev['compare_to_champion'])}",
         "",
         SERVICES.format(name=name),
