@@ -43,11 +43,11 @@ def test_string_labels_and_the_positive_class():
 
 def test_label_count_must_fit_the_task():
     three = pd.DataFrame({"y": ["a", "b", "c", "a"]})
-    with pytest.raises(InputError, match="holds 3 distinct value.*set train.task: multiclass"):
+    with pytest.raises(InputError, match=r"holds 3 distinct value.*set train\.task: multiclass"):
         labels(three, _settings(), "f.csv")
     assert len(set(labels(three, _settings(task="multiclass"), "f.csv"))) == 3
     reg = _settings(task="regression", estimator="sklearn.linear_model.Ridge")
-    with pytest.raises(InputError, match="must hold finite numbers for train.task regression"):
+    with pytest.raises(InputError, match=r"must hold finite numbers for train\.task regression"):
         labels(pd.DataFrame({"y": ["1.5", "x"]}), reg, "f.csv")
 
 
@@ -124,5 +124,5 @@ def test_an_estimator_without_predict_proba(tmp_path: Path):
     )
     with pytest.raises(ConfigError, match=r"LinearSVC has no predict_proba, which evaluate.max"):
         build_pipeline(s)
-    with pytest.raises(ConfigError, match="is a regressor but train.task is binary"):
+    with pytest.raises(ConfigError, match=r"is a regressor but train\.task is binary"):
         build_pipeline(_settings(estimator="sklearn.linear_model.Ridge"))
