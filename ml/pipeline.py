@@ -84,12 +84,9 @@ class PipelineResult:
                 f"{self.seconds:.1f}",
             )
         )
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        from ml.common import format_table
+
+        return format_table(rows, rule_after_header=True)
 
     def to_dict(self) -> dict:
         return {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from ml.cli.common import (
@@ -23,7 +21,9 @@ def _registry():
 
 
 def _who(by: str | None) -> str:
-    return by or os.environ.get("BUILD_USER_ID") or os.environ.get("USER") or ""
+    from ml.common import current_user
+
+    return current_user(by)
 
 
 def _line(v) -> str:
