@@ -130,6 +130,11 @@ class EvaluateSettings(_Section):
     compare_to_champion: list[str] | None = Field(
         None, description="metrics that may not regress; default [primary_metric]"
     )
+    tests: Path | None = Field(
+        None,
+        description="folder of the project's own pytest model tests, run by the pipeline's "
+        "test stage (`mlci model test`); None: no such stage",
+    )
 
 
 class MlflowSettings(_Section):
