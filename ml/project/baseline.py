@@ -119,7 +119,7 @@ def derive_thresholds(
     """
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
-    from ml.tasks import direction
+    from ml.tasks import DIRECTION
 
     y_all = frame[target]
     idx = _sample(frame, y_all, task, SAMPLE_ROWS, seed)
@@ -150,14 +150,14 @@ def derive_thresholds(
         for m, v in scores.items():
             if math.isnan(v):
                 continue
-            better = m not in dummy or (v - dummy[m]) * direction(m) > 0
+            better = m not in dummy or (v - dummy[m]) * DIRECTION[m] > 0
             dummy[m] = v if better else dummy[m]
     out = Baseline(rows=len(part), folds=FOLDS, model=model, dummy=dummy)
     for metric, side in GATED[task]:
         base, got = dummy.get(metric, math.nan), model.get(metric, math.nan)
         if math.isnan(base) or math.isnan(got):
             continue
-        gap = (got - base) * direction(metric)
+        gap = (got - base) * DIRECTION[metric]
         if gap <= 0:
             out.warnings.append(
                 f"{metric}: the model ({got:.4f}) does not beat a model that ignores the "
