@@ -15,6 +15,7 @@ import yaml
 
 from ml.project.baseline import FOLDS, POSITION, Baseline
 from ml.project.profile import DataProfile
+from ml.tasks import PRIMARY_METRIC as PRIMARY
 
 SMALL_ROWS = 2_000
 ESTIMATORS = {
@@ -22,7 +23,6 @@ ESTIMATORS = {
     "multiclass": "sklearn.ensemble.HistGradientBoostingClassifier",
     "regression": "sklearn.ensemble.HistGradientBoostingRegressor",
 }
-PRIMARY = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
 
 
 def slug(text: str) -> str:

@@ -146,7 +146,7 @@ def infer_task(target: ColumnProfile, frame_target: pd.Series) -> tuple[str, str
     n = target.distinct
     if not target.numeric:
         if n == 2:
-            return "binary", f"text/boolean target with 2 distinct values ({n})"
+            return "binary", "text/boolean target with 2 distinct values"
         if n <= MAX_CLASSES:
             return "multiclass", f"text/boolean target with {n} distinct values (3-{MAX_CLASSES})"
         raise InputError(
