@@ -47,7 +47,7 @@ def tolerance(profile: DataProfile, baseline: Baseline | None) -> float:
     """How far the primary metric may fall behind the champion's (absolute, like the gate).
 
     Classification metrics live in [0, 1]: 0.01. rmse is in the target's units: 1% of the
-    model's cross-validated rmse (2 significant digits).
+    model's cross-validated rmse (2 significant digits). ct.performance.max_drop is twice it.
     """
     if profile.task != "regression" or baseline is None or "rmse" not in baseline.model:
         return 0.01
@@ -182,7 +182,11 @@ def render_config(
         ),
         f"  compare_to_champion: {_flow(ev['compare_to_champion'])}",
         "",
-        SERVICES.format(name=name),
+        SERVICES.format(
+            name=name,
+            max_drop=_dump(2 * ev["regression_tolerance"]),
+            max_drop_pad=" " * max(1, 17 - len(_dump(2 * ev["regression_tolerance"]))),
+        ),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -244,6 +248,6 @@ ct:                              # continuous training (docs/ct.md)
   performance:
     metric: null                 # default: evaluate.primary_metric
     min: null                    # default: evaluate.min[metric]
-    max_drop: 0.02               # retrain when it falls this far from its recorded value
+    max_drop: {max_drop}{max_drop_pad}# retrain when it falls this far from its recorded value
   job: train/main                # Jenkins job under jenkins.folder that retrains (main branch)
 """
