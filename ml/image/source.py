@@ -29,6 +29,14 @@ class ModelSource:
     metrics: dict[str, float]
     sample: Any  # pandas DataFrame of real rows for the ONNX parity check, or None
     sample_origin: str
+    declared: dict[str, Any] | None = None  # the MLmodel's `metadata.mlci` (task, classes...)
+
+
+def _declared_task(model_dir: Path) -> dict[str, Any] | None:
+    """What training recorded about the task (`metadata: {mlci: {task, classes, ...}}`)."""
+    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}
+    declared = (mlmodel.get("metadata") or {}).get("mlci")
+    return declared if isinstance(declared, dict) else None
 
 
 def _signature_inputs(model_dir: Path) -> list[dict[str, Any]]:
@@ -92,7 +100,7 @@ def load_source(
         with mlflow_errors(registry.uri, f"run {info.run_id}"):
             metrics = dict(registry.client.get_run(info.run_id).data.metrics)
     sample, origin = _sample(settings, info, model_dir, [c["name"] for c in inputs])
-    return ModelSource(info, model, inputs, metrics, sample, origin)
+    return ModelSource(info, model, inputs, metrics, sample, origin, _declared_task(model_dir))
 
 
 def source_url(settings: Settings) -> str:
