@@ -175,8 +175,13 @@ def to_onnx(model: Any, schema: InputSchema, task: TaskSpec | None = None) -> by
         for c in schema.columns
     ]
     final = model.steps[-1][1] if hasattr(model, "steps") else model
-    classifier = task.is_classifier if task else hasattr(final, "predict_proba")
-    options = {id(final): {"zipmap": False}} if classifier else None
+    probabilities = task.probabilities if task else hasattr(final, "predict_proba")
+    classifier = task.is_classifier if task else probabilities
+    options = None
+    if probabilities:
+        options = {id(final): {"zipmap": False}}
+    elif classifier:  # else skl2onnx's Pipeline parser asks for zipmap, which it then refuses
+        options = {id(final): {"nocl": False}}
     from ml.serve.hgb_onnx import registered
 
     with _protobuf_bool_shim(), registered():

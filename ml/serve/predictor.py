@@ -171,6 +171,8 @@ class SklearnPredictor:
             values = np.asarray(self.model.predict(df), dtype=np.float64).reshape(-1)
             return Prediction(values.tolist(), None)
         proba = self.model.predict_proba(df) if self.task.probabilities else None
+        if proba is not None:  # multiclass HistGradientBoosting returns a transposed view
+            proba = np.ascontiguousarray(proba)
         if proba is not None:
             labels = self.model.classes_[np.argmax(proba, axis=1)].tolist()
         else:
