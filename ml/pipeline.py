@@ -28,8 +28,10 @@ from typing import Protocol
 
 from ml.config import Settings
 from ml.errors import InputError
+from ml.session import Session
 
-STAGES = ("validate", "train", "evaluate", "register")
+# `test` (the project's own model tests, `mlci model test`) runs only when evaluate.tests is set.
+STAGES = ("test", "validate", "train", "evaluate", "register")
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,9 @@ class PipelineResult:
                 f"{self.seconds:.1f}",
             )
         )
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        from ml.common import format_table
+
+        return format_table(rows, rule_after_header=True)
 
     def to_dict(self) -> dict:
         return {
@@ -109,13 +108,19 @@ class InProcessExecutor:
     here meanwhile (see `run_pipeline`).
     """
 
-    def __init__(self, invoke: Callable[[list[str]], int], config_path: str | None = None):
+    def __init__(
+        self,
+        invoke: Callable[[list[str], Session], int],
+        config_path: str | None = None,
+        session: Session | None = None,
+    ):
         self.invoke = invoke
         self.config_path = config_path
+        self.session = session or Session()
 
     def run(self, stage: Stage) -> int:
         prefix = ["--config", self.config_path] if self.config_path else []
-        return self.invoke([*prefix, *stage.argv])
+        return self.invoke([*prefix, *stage.argv], self.session)
 
     def start(self, stage: Stage) -> subprocess.Popen:
         prefix = ["--config", self.config_path] if self.config_path else []
@@ -139,27 +144,31 @@ def plan(
     start: str | None = None,
     stop: str | None = None,
 ) -> tuple[list[Stage], list[str]]:
-    """The stages from `start` to `stop` (inclusive) and the names of those left out."""
+    """The stages from `start` to `stop` (inclusive) and the names of those left out.
+
+    `test` is a stage only when evaluate.tests names a folder of model tests."""
+    present = [n for n in STAGES if n != "test" or settings.evaluate.tests is not None]
     for label, value in (("--from", start), ("--to", stop)):
-        if value is not None and value not in STAGES:
-            raise InputError(f"{label} {value}: unknown stage (stages: {', '.join(STAGES)})")
-    i = STAGES.index(start) if start else 0
-    j = STAGES.index(stop) if stop else len(STAGES) - 1
+        if value is not None and value not in present:
+            raise InputError(f"{label} {value}: unknown stage (stages: {', '.join(present)})")
+    i = present.index(start) if start else 0
+    j = present.index(stop) if stop else len(present) - 1
     if i > j:
-        raise InputError(f"--from {start} comes after --to {stop} (order: {' -> '.join(STAGES)})")
+        raise InputError(f"--from {start} comes after --to {stop} (order: {' -> '.join(present)})")
     data_args: tuple[str, ...] = ()
     if dataset:
         from ml.data.dataset import resolve_dataset
 
         data_args = (str(resolve_dataset(settings, dataset).path),)
     argv = {
+        "test": ("model", "test"),
         "validate": ("data", "validate", *data_args),
         "train": ("train", *(("--dataset", *data_args) if data_args else ())),
         "evaluate": ("evaluate",),
         "register": ("model", "register"),
     }
-    chosen = [Stage(n, argv[n]) for n in STAGES[i : j + 1]]
-    return chosen, [n for n in STAGES if n not in STAGES[i : j + 1]]
+    chosen = [Stage(n, argv[n]) for n in present[i : j + 1]]
+    return chosen, [n for n in present if n not in present[i : j + 1]]
 
 
 def _quietly(fn: Callable[[], object]) -> None:
@@ -219,4 +228,53 @@ def run_pipeline(
         say(f"<== {name}: {status} in {seconds:.1f}s" + (f" (exit {code})" if code else ""))
         result.stages.append(StageResult(name, status, code, seconds))
         failed = code != 0
+    return result
+
+
+def run_local(
+    settings: Settings,
+    config_path: str | None,
+    invoke: Callable[[list[str], Session], int],
+    dataset: str | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+    executor: str = "local",
+    speculate: bool = True,
+    say: Callable[[str], None] = lambda _m: None,
+) -> PipelineResult:
+    """`mlci pipeline run`: plan the stages, pick the executor, run, write the summary.
+
+    `invoke(argv, session)` runs one `mlci` command in this process (the CLI layer provides
+    it). With the local executor, one `Session` carries the dataset, split, connection and
+    fitted model from stage to stage; while validation runs in its child process, a thread
+    here reads, splits and fits (the speculative fit) and another connects to the store.
+    """
+    from ml.evaluate.report import write_json
+
+    stages, skipped = plan(settings, dataset, start, stop)
+    runner: Executor
+    prepare: dict[str, Sequence[Callable[[], object]]] = {}
+    if executor == "docker":
+        from ml.image.stage import DockerExecutor
+
+        docker = DockerExecutor(settings, config_path)
+        docker.check_image()
+        runner = docker
+    elif executor == "subprocess":
+        runner = SubprocessExecutor(config_path)
+    else:
+        from ml.registry.tracking import connect
+        from ml.train.run import prepare_training, warm_imports
+
+        session = Session()
+        runner = InProcessExecutor(invoke, config_path, session)
+        prepare["train"] = [
+            lambda: prepare_training(settings, dataset, fit=speculate, session=session),
+            lambda: connect(settings, session),
+            warm_imports,
+        ]
+    result = run_pipeline(stages, runner, skipped, say=say, prepare=prepare)
+    out = settings.build_dir / "pipeline"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "summary.json", result.to_dict())
     return result
