@@ -88,12 +88,12 @@ def load_source(
     settings: Settings, name: str | None, version: str | int, work_dir: Path
 ) -> ModelSource:
     """Fetch version `version` of `name` (default: the configured model) into `work_dir`."""
-    from ml.train.serialization import load_pipeline
+    from ml.registry.serialization import load_pipeline, trusted_types
 
     registry = ModelRegistry(settings)
     info = registry.get_version(name, version)
     model_dir = registry.download_model(info.name, info.version, work_dir / "mlflow-model")
-    model = load_pipeline(model_dir)
+    model = load_pipeline(model_dir, trusted_types(settings))  # + the project's own types
     inputs = _signature_inputs(model_dir)
     metrics: dict[str, float] = {}
     if info.run_id:
