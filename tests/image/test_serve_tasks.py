@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from ml.serve.app import create_app
 from ml.serve.compile import PROBA_TOLERANCE, build_bundle, check_parity, resolve_task
 from ml.serve.predictor import TaskSpec
-from tests.image.tasks import Case, all_cases, diabetes, fit, hgb, linear, wine
+from tests.image.tasks import Case, all_cases, diabetes, fit, forest, hgb, linear, wine
 
 pytestmark = pytest.mark.slow
 
@@ -228,3 +228,23 @@ def test_wine_named_classes_unseen_category_and_nulls(tmp_path):
         out = client.post("/predict", json=[row]).json()
     assert out["predictions"] == case.model.predict(frame).tolist()
     assert np.abs(np.array(out["probabilities"]) - case.model.predict_proba(frame)).max() < 1e-5
+
+
+def test_regression_split_finer_than_float32_falls_back_to_sklearn(tmp_path):
+    """The ONNX graph reads float32 inputs: two values 1e-10 apart are one value there. When the
+    model splits between them, parity fails and the image serves scikit-learn, saying why."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    near = 0.1 + rng.integers(0, 2, 400) * 1e-10  # distinct in float64, equal in float32
+    X = pd.DataFrame({"x": near, "noise": rng.normal(size=400)})
+    y = np.where(near > 0.1, 300.0, 100.0)
+    case = fit("f32", forest(X, HistGradientBoostingRegressor(max_iter=20)), X, y)
+    assert np.ptp(case.model.predict(X)) > 100  # scikit-learn tells the two values apart
+    report = build_bundle(case.model, case.inputs, tmp_path / "b", META, X)
+    assert report.runtime == "sklearn"
+    assert report.reason.startswith("ONNX parity failed: max |y_onnx - y_sklearn| / max(1, |y")
+    assert report.parity.max_rel_diff > 0.1
+    meta = json.loads((tmp_path / "b" / "metadata.json").read_text())
+    assert meta["runtime"]["parity"]["passed"] is False
