@@ -20,8 +20,9 @@ from tests.conftest import write_project
 FAST = {"MLCI_TRAIN__PARAMS__MAX_ITER": "20"}
 
 
-def mlci(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    """Run `mlci --config CONFIG ARGS` in process; stdout and stderr are kept apart."""
+def mlci(config: Path, *args: str, env: dict[str, str | None] | None = None) -> Result:
+    """Run `mlci --config CONFIG ARGS` in process; stdout and stderr are kept apart.
+    A variable set to None in `env` is removed."""
     full_env = {**FAST, **(env or {})}
     return CliRunner().invoke(
         cli, ["--config", str(config), *args], env=full_env, catch_exceptions=False

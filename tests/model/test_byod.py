@@ -63,9 +63,14 @@ def _project(root: Path, name: str, shuffle: bool = False) -> Path:
     return root / "mlci.yaml"
 
 
+# The model tests' fast setting (MLCI_TRAIN__PARAMS__MAX_ITER) is for the churn estimator.
+OWN_PARAMS = {"MLCI_TRAIN__PARAMS__MAX_ITER": None}
+
+
 def _train_and_evaluate(config: Path) -> tuple[int, dict]:
-    assert mlci(config, "train").exit_code == 0
-    result = mlci(config, "evaluate")
+    train = mlci(config, "train", env=OWN_PARAMS)
+    assert train.exit_code == 0, train.output
+    result = mlci(config, "evaluate", env=OWN_PARAMS)
     metrics = json.loads((config.parent / "build/evaluate/metrics.json").read_text())
     return result.exit_code, metrics
 
@@ -121,11 +126,11 @@ def test_the_test_stage_runs_the_projects_own_tests(tmp_path):
     doc = yaml.safe_load(config.read_text())
     doc["evaluate"]["tests"] = "model_tests"
     config.write_text(yaml.safe_dump(doc))
-    result = mlci(config, "model", "test")
+    result = mlci(config, "model", "test", env=OWN_PARAMS)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "build/test/junit.xml").exists()
     (tests / "test_broken.py").write_text("def test_fails():\n    assert 1 == 2\n")
-    result = mlci(config, "model", "test")
+    result = mlci(config, "model", "test", env=OWN_PARAMS)
     assert result.exit_code == 1
     assert f"the project's model tests in {tests} failed" in result.output
     from ml.config import load_settings

@@ -8,8 +8,8 @@ fresh project, SIGKILLs it at a different moment of the creation, then connects 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -51,35 +51,29 @@ def _wait_for(cond, proc: subprocess.Popen, timeout: float = 300) -> float:
 
 @pytest.mark.slow
 def test_store_creation_killed_at_several_moments_then_a_run_succeeds(tmp_path: Path):
-    ref = write_project(tmp_path / "ref")
-    state = ref.parent / ".mlci"
-    proc = _start(ref)
-    began = _wait_for(lambda: _creating(state), proc)
-    done = _wait_for(lambda: (state / "mlflow.db").exists(), proc)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    creation = max(done - began, 0.05)
-
+    """Kills land 0 s, 0.5 s, 2 s and 5 s after the temporary store file appears (creating the
+    store takes several seconds: the import of MLflow's store plus ~50 schema migrations);
+    each next process must clean up and start afresh, and the last one completes."""
     config = write_project(tmp_path / "proj")
     state = config.parent / ".mlci"
-    outcomes = []
-    for fraction in (0.0, 0.1, 0.3, 0.6, 0.9):
-        shutil.rmtree(state, ignore_errors=True)
+    mid_way = 0
+    for delay in (0.0, 0.5, 2.0, 5.0):
         proc = _start(config)
         _wait_for(lambda: _creating(state), proc)
-        time.sleep(fraction * creation)
+        time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
-        killed_mid_way = proc.returncode == -signal.SIGKILL and not (state / "mlflow.db").exists()
-        outcomes.append(killed_mid_way)
-        again = _start(config)
-        out, err = again.communicate(timeout=300)
-        assert again.returncode == 0, f"after a kill at {fraction:.0%} of creation: {err}"
-        assert out.strip().isdigit()  # the experiment id
-        assert _creating(state) == []  # the killed creation's leftovers are gone
-        import sqlite3
-
-        with sqlite3.connect(state / "mlflow.db") as db:
-            (version,) = db.execute("select version_num from alembic_version").fetchone()
-        assert version
-    assert any(outcomes), "no kill landed during the creation; the test proved nothing"
+        proc.communicate(timeout=120)
+        db = state / "mlflow.db"
+        if proc.returncode == -signal.SIGKILL and not db.exists():
+            mid_way += 1  # killed during the creation: nothing half-made is in place
+        else:
+            break  # the creation finished before the kill: later kills prove nothing more
+    again = _start(config)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert out.strip().isdigit()  # the experiment id
+    assert _creating(state) == []  # the killed creations' leftovers are gone
+    with sqlite3.connect(state / "mlflow.db") as db:
+        (version,) = db.execute("select version_num from alembic_version").fetchone()
+    assert version
+    assert mid_way >= 2, f"only {mid_way} kill(s) landed during the creation"
