@@ -122,6 +122,41 @@ class PathSettings(_Section):
     state: Path = Path(".mlci")
 
 
+class StateSettings(_Section):
+    """Where deploy history and locks live: this machine's state folder, or PostgreSQL for a team.
+
+    `url` empty keeps them under `paths.state` (one laptop, one agent). A `postgresql://` URL
+    puts them in that database, shared by every Jenkins job and agent (docs/team.md). The
+    password never goes in the URL: libpq reads it from PGPASSWORD or ~/.pgpass.
+    """
+
+    url: str = Field("", description="'' = files under paths.state; postgresql://user@host/db")
+    lease_seconds: float = Field(
+        120.0, gt=0, description="a lock held by a lost agent expires after this (renewed)"
+    )
+    connect_timeout: float = Field(5.0, gt=0, description="seconds to reach the database")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        if not v:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected '' (files) or a postgresql://user@host:port/db URL")
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError(
+                "the URL holds a password; remove it and set PGPASSWORD (or ~/.pgpass) instead"
+            )
+        return v
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.url)
+
+
 class SmokeSettings(_Section):
     """The smoke test run against a new container before it receives traffic."""
 
@@ -193,6 +228,7 @@ class Settings(_Section):
     paths: PathSettings = PathSettings()
     environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
     ct: CtSettings = CtSettings()
+    state: StateSettings = StateSettings()
 
     def path(self, p: Path | str) -> Path:
         """Resolve a path from the config against the project root."""

@@ -30,6 +30,7 @@ from ml.deploy.history import (
     append_history,
     current_user,
     deploy_lock,
+    history_where,
     now_iso,
     read_history,
     serving_stack,
@@ -293,7 +294,7 @@ def rollback(
     if len(stack) < 2:
         raise InputError(
             f"no previous version recorded for {env_name!r} in "
-            f"{settings.state_dir / 'deploy' / 'history.jsonl'}; nothing to roll back to"
+            f"{history_where(settings)}; nothing to roll back to"
         )
     target = stack[-2]
     progress(f"rollback {env_name}: {stack[-1].model} {stack[-1].version} -> {target.version}")

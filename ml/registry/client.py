@@ -235,7 +235,7 @@ class ModelRegistry:
                 f"{info.tags.get(T.APPROVAL_BY, '?')} ({info.tags.get(T.APPROVAL_REASON, '')}); "
                 f"a rejected version stays rejected: train and register a new one"
             )
-        with registry_lock(self.settings.state_dir, info.name):
+        with registry_lock(self.settings, info.name):
             self.set_tags(
                 info.name,
                 info.version,
@@ -272,7 +272,7 @@ class ModelRegistry:
         """
         name = self._name(name)
         info = self.get_version(name, version)
-        with registry_lock(self.settings.state_dir, name):
+        with registry_lock(self.settings, name):
             if require_approval:
                 self.require_approved(name, info.version)
             previous = self.alias_version(name, alias)
