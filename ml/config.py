@@ -147,8 +147,12 @@ class StateSettings(_Section):
         if parts.scheme not in ("postgresql", "postgres"):
             raise ValueError("expected '' (files) or a postgresql://user@host:port/db URL")
         if parts.password is not None or "password=" in parts.query:
-            raise ValueError(
-                "the URL holds a password; remove it and set PGPASSWORD (or ~/.pgpass) instead"
+            from pydantic_core import PydanticCustomError
+
+            # A type of its own so the error message never echoes the value (the password).
+            raise PydanticCustomError(
+                "secret_in_url",
+                "the URL holds a password; remove it and set PGPASSWORD (or ~/.pgpass) instead",
             )
         return v
 
@@ -304,7 +308,7 @@ def _describe(err: dict[str, Any]) -> str:
         msg = "required field is missing"
     elif err["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; see mlci.yaml in the repository for all fields)"
-    elif "input" in err and err["type"] not in {"missing"}:
+    elif "input" in err and err["type"] not in {"missing", "secret_in_url"}:
         msg = f"{msg} (got {err['input']!r})"
     return f"{loc}: {msg}"
 

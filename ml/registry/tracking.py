@@ -116,9 +116,35 @@ def classify(e: Exception, uri: str, what: str = "") -> MlciError:
         if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
             return InputError(f"MLflow at {uri} rejected the request: {e.message}")
         text = str(e)
+        if "error code 401" in text or "error code 403" in text or code == "PERMISSION_DENIED":
+            status = "403" if "error code 403" in text or code == "PERMISSION_DENIED" else "401"
+            return ServiceError(
+                f"MLflow at {uri} refused the credentials (HTTP {status}); set "
+                f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
+                f"(in Jenkins: bind the mlci-mlflow credential)"
+            )
         if "Max retries" in text or "Connection" in text or "timed out" in text:
             return unreachable(uri, text.splitlines()[0][:200])
+        if "error code 5" in text or "INTERNAL_ERROR" in code:
+            return ServiceError(
+                f"MLflow at {uri} failed ({text.splitlines()[0][:200]}); its database or "
+                f"artifact store may be down: check the server's log and "
+                f"`scripts/team-stack.sh status`, then retry the stage"
+            )
         return ServiceError(f"MLflow at {uri} failed: {text.splitlines()[0][:300]}")
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if isinstance(status, int) and status >= 500:  # e.g. an artifact upload the server proxies
+        return ServiceError(
+            f"MLflow at {uri} failed (HTTP {status} on {getattr(e.response, 'url', '?')}); its "
+            f"artifact store or database may be down: check the server's log and "
+            f"`scripts/team-stack.sh status`, then retry the stage"
+        )
+    if status in (401, 403):
+        return ServiceError(
+            f"MLflow at {uri} refused the credentials (HTTP {status}); set "
+            f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
+            f"(in Jenkins: bind the mlci-mlflow credential)"
+        )
     if isinstance(e, OSError | ConnectionError):
         return unreachable(uri, e)
     return ServiceError(f"MLflow at {uri} failed: {e.__class__.__name__}: {e}")
