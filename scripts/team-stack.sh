@@ -407,11 +407,12 @@ case "$ACTION" in
     load_ports
     cat <<EOF
 # mlci team stack in $TEAM_HOME. Contains passwords ON PURPOSE (for an operator's shell or to
-# copy into the Jenkins credentials mlci-mlflow, mlci-state, mlci-registry); do not log it.
+# copy into Jenkins with: mlci jenkins credentials apply); do not log it.
 export MLCI_MLFLOW__TRACKING_URI=$MLFLOW_URL
 export MLFLOW_TRACKING_USERNAME=mlci
 export MLFLOW_TRACKING_PASSWORD=$(secret mlflow-mlci)
 export MLCI_STATE__URL=postgresql://mlci_state@$HOST:$PG_PORT/mlci_state
+export PGUSER=mlci_state
 export PGPASSWORD=$(secret pg-mlci_state)
 export MLCI_TEAM_MLFLOW_ADMIN_USER=admin
 export MLCI_TEAM_MLFLOW_ADMIN_PASSWORD=$(secret mlflow-admin)

@@ -225,7 +225,8 @@ def credentials_apply(store: str | None) -> None:
     """Create or update credentials from environment variables; secrets are never printed.
 
     mlci-registry from registry.username_env/password_env, mlci-mlflow from
-    MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, mlci-jenkins from
+    MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, mlci-state from PGUSER/PGPASSWORD
+    (only when state.url is set), mlci-jenkins from
     jenkins.user_env/token_env (for the retrain job); a pair that is not set is skipped.
     """
     from ml.jenkins.credentials import apply_credentials, desired_credentials

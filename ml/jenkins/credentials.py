@@ -18,6 +18,7 @@ from ml.jenkins.jobs import (
     JENKINS_CREDENTIALS_ID,
     MLFLOW_CREDENTIALS_ID,
     REGISTRY_CREDENTIALS_ID,
+    STATE_CREDENTIALS_ID,
 )
 
 USERPASS = "com.cloudbees.plugins.credentials.impl.UsernamePasswordCredentialsImpl"
@@ -69,6 +70,10 @@ def desired_credentials(
             settings.jenkins.token_env,
         ),
     ]
+    if settings.state.shared:  # deploy history and locks in PostgreSQL (docs/team.md)
+        pairs.insert(
+            2, (STATE_CREDENTIALS_ID, f"PostgreSQL {settings.state.url}", "PGUSER", "PGPASSWORD")
+        )
     specs, skipped = [], []
     for cred_id, description, user_var, pass_var in pairs:
         user, password = env.get(user_var, ""), env.get(pass_var, "")
