@@ -86,13 +86,27 @@ def connect(settings: Settings) -> str:
                 root = settings.path(settings.mlflow.artifact_root)
                 root.mkdir(parents=True, exist_ok=True)
                 location = root.resolve().as_uri()
-            exp_id = client.create_experiment(
-                settings.mlflow.experiment, artifact_location=location
-            )
+            exp_id = _create_experiment(client, settings.mlflow.experiment, location)
         else:
             exp_id = exp.experiment_id
     _connected[key] = exp_id
     return exp_id
+
+
+def _create_experiment(client: Any, name: str, location: str | None) -> str:
+    """Create the experiment; if another job created it meanwhile (two trainings starting at
+    once against a shared server), use that one."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException as e:
+        if getattr(e, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            raise
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 @contextmanager
