@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +29,14 @@ def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
     """`docker-compose config` (Debian's v1, which predates the top-level `name:` key: it is
     dropped from the text fed on stdin; relative paths resolve against jenkins/)."""
     exe = shutil.which("docker-compose")
+    if exe is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(  # a fresh machine: Debian's package, as the issue says
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"],
+            capture_output=True,
+            timeout=600,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        exe = shutil.which("docker-compose")
     if exe is None:
         need_service("docker-compose (Debian package docker-compose) is not installed")
     doc = yaml.safe_load((REPO / "jenkins" / "compose.yaml").read_text())
