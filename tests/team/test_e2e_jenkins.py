@@ -29,6 +29,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,8 +156,19 @@ def _no_workspace_state(ws: Path) -> None:
     assert not (state / "locks").exists(), f"{ws.name}: locks in the workspace"
 
 
+def _remove_environments(docker_client, prefix: str) -> None:
+    for c in docker_client.containers.list(all=True, filters={"name": prefix}):
+        c.remove(force=True)
+    for n in docker_client.networks.list(
+        names=[f"{prefix}-staging-net", f"{prefix}-production-net"]
+    ):
+        n.remove()
+
+
 @pytest.fixture(scope="module")
-def agents(team_stack, registry, stage_image, jenkins, tmp_path_factory) -> Agents:
+def agents(
+    team_stack, registry, stage_image, jenkins, docker_client, tmp_path_factory
+) -> Iterator[Agents]:
     tmp = tmp_path_factory.mktemp("e2e")
     tag = uuid.uuid4().hex[:8]
     names = {
@@ -198,7 +210,11 @@ def agents(team_stack, registry, stage_image, jenkins, tmp_path_factory) -> Agen
         wheelhouse(settings, REPO / "locks" / f"{lock}.txt", lambda _m: None)
         src = REPO / ".mlci" / "cache" / "wheelhouse" / lock
         shutil.copytree(src, tmp / "node-cache" / "wheelhouse" / lock)
-    return ag
+    try:
+        yield ag
+    finally:
+        (tmp / "agents.log").write_text("\n".join(ag.log))
+        _remove_environments(docker_client, f"e2e-{tag}")
 
 
 @pytest.fixture(scope="module")
