@@ -32,6 +32,24 @@ class Step:
     def only_on_main(self) -> bool:
         return any(re.search(r"\bbranch\s+'main'", g) for g in self.guards)
 
+    def runs(self, branch: str, params: dict[str, str]) -> bool:
+        """Evaluate the simple `when` conditions: `branch 'x'`, `params.X == 'v'` / `!=`.
+
+        A guard with anyOf is not evaluated (the step runs), as the
+        Model stage's "retrain only on change" guard, which always holds for a fresh job.
+        """
+        for g in self.guards:
+            if re.search(r"\banyOf\s*\{", g):
+                continue
+            for want in re.findall(r"\bbranch\s+'([^']+)'", g):
+                if want != branch:
+                    return False
+            for name, op, value in re.findall(r"params\.(\w+)\s*(==|!=)\s*'([^']*)'", g):
+                have = params.get(name, "")
+                if (have == value) != (op == "=="):
+                    return False
+        return True
+
     @property
     def stage(self) -> str:
         return self.stages[-1] if self.stages else ""
@@ -135,9 +153,10 @@ def steps(path: Path) -> list[Step]:
         guards = tuple(g for g in (_own(s, src, "when") for s in stages) if g is not None)
         creds = []
         for w in _enclosing(n, src, "withCredentials"):
-            creds += re.findall(r"credentialsId:\s*'([^']+)'", _text(w, src))
-            # a helper such as registryCredentials(): resolve it from its definition
-            for helper in re.findall(r"withCredentials\((\w+)\(\)\)", _text(w, src)):
+            head = _text(w, src).split("{", 1)[0]  # withCredentials(<these>) {
+            creds += re.findall(r"credentialsId:\s*'([^']+)'", head)
+            # helpers such as registryCredentials() + mlflowCredentials(): their definitions
+            for helper in re.findall(r"(\w+)\(\)", head):
                 m = re.search(rf"\b{helper}\(\)\s*\{{(.*?)\n\}}", src.decode(), re.S)
                 if m:
                     creds += re.findall(r"credentialsId:\s*'([^']+)'", m.group(1))
@@ -166,8 +185,8 @@ def inputs(path: Path) -> list[InputDirective]:
         body = _text(_closure(n), src)
 
         def field_(key: str, body: str = body) -> str | None:
-            m = re.search(rf"^\s*{key}\s+'([^']*)'", body, re.M)
-            return m.group(1) if m else None
+            m = re.search(rf"^\s*{key}\s+(?:'([^']*)'|\"([^\"]*)\")", body, re.M)
+            return (m.group(1) if m.group(1) is not None else m.group(2)) if m else None
 
         out.append(
             InputDirective(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -101,7 +102,7 @@ class Agents:
         for step in steps(job_file):
             if step.stage != stage or not step.in_image:
                 continue
-            if step.only_on_main() and branch != "main":
+            if not step.runs(branch, params):  # `when { branch ...; params.X == ... }`
                 continue
             out.append(self.run_step(ws, job_file, step, params))
         return out
@@ -237,6 +238,12 @@ def _approve_in_double(jenkins, ws: Path, agents: Agents, params: dict[str, str]
     from tests.jenkins.double import BuildScript, InputSpec, StageScript
 
     (spec,) = inputs(DEPLOY)
+    controller_env = {**agents.names, "MLCI_APPROVERS": "alice"}
+
+    def expand(text: str | None) -> str | None:  # Groovy's "${env.X}" from the controller
+        if text is None:
+            return None
+        return re.sub(r"\$\{env\.(\w+)\}", lambda m: controller_env.get(m[1], ""), text)
     host = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
     env = {
         **host,
@@ -271,9 +278,9 @@ def _approve_in_double(jenkins, ws: Path, agents: Agents, params: dict[str, str]
                     spec.stage,
                     [f"+ mlci model approve {params['MODEL_NAME']} {params['MODEL_VERSION']}"],
                     input=InputSpec(
-                        spec.message,
+                        expand(spec.message) or "approve?",
                         id=spec.id,
-                        submitter=spec.submitter,
+                        submitter=expand(spec.submitter),
                         parameters=[{"name": p, "default": ""} for p in spec.parameters],
                     ),
                 )
