@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -137,14 +138,16 @@ def classify(e: Exception, uri: str, what: str = "") -> MlciError:
                 f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
                 f"(in Jenkins: bind the mlci-mlflow credential)"
             )
+        server_error = re.search(r"too many (5\d\d) error responses|error code (5\d\d)", text)
+        if server_error or "INTERNAL_ERROR" in code:
+            status = next((g for g in (server_error.groups() if server_error else ()) if g), "")
+            return ServiceError(
+                f"MLflow at {uri} answered HTTP {status or 500}; its database or artifact "
+                f"store may be down: check the server's log and `scripts/team-stack.sh "
+                f"status`, then retry the stage"
+            )
         if "Max retries" in text or "Connection" in text or "timed out" in text:
             return unreachable(uri, text.splitlines()[0][:200])
-        if "error code 5" in text or "INTERNAL_ERROR" in code:
-            return ServiceError(
-                f"MLflow at {uri} failed ({text.splitlines()[0][:200]}); its database or "
-                f"artifact store may be down: check the server's log and "
-                f"`scripts/team-stack.sh status`, then retry the stage"
-            )
         return ServiceError(f"MLflow at {uri} failed: {text.splitlines()[0][:300]}")
     status = getattr(getattr(e, "response", None), "status_code", None)
     if isinstance(status, int) and status >= 500:  # e.g. an artifact upload the server proxies
