@@ -132,10 +132,14 @@ class Agents:
     ) -> dict[str, list[StepRun]]:
         """Every in-image stage of the file, in order; stops at the first failing step."""
         results: dict[str, list[StepRun]] = {}
+        seen: set[str] = set()
         for step in steps(job_file):
-            if not step.in_image or step.stage in results:
+            if not step.in_image or step.stage in seen:
                 continue
+            seen.add(step.stage)
             runs = self.run(ws, job_file, step.stage, params, branch)
+            if not runs:  # every step of the stage skipped by its `when`
+                continue
             results[step.stage] = runs
             if any(r.code != 0 and not r.step.return_status for r in runs):
                 break
