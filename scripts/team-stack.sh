@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # team-stack.sh: the shared services a team's Jenkins jobs use (docs/team.md).
 #
-# Usage: team-stack.sh up|down|status|env
+# Usage: team-stack.sh up|down|status|env|tools
 #
 #   up      start (or leave running) PostgreSQL, an S3 object store (SeaweedFS), an MLflow
 #           tracking server (PostgreSQL backend, artifacts served from S3, basic-auth) and the
@@ -12,6 +12,7 @@
 #           registry). ON PURPOSE this prints the agents' passwords and the MLflow admin
 #           password, for the operator's shell or to copy into Jenkins credentials: do not run
 #           it where the output is logged. Nothing else ever prints a password.
+#   tools   only install the server tools venv (MLflow, SeaweedFS, drivers, SDKs).
 #
 # State (data, logs, pid files, generated passwords in secrets/, mode 600) lives in
 # $MLCI_TEAM_HOME (default /var/lib/mlci-team as root, else ~/.local/state/mlci-team), never in
@@ -37,9 +38,9 @@ die() { printf '%s: ERROR: %s\n' "$PROG" "$*" >&2; exit 1; }
 
 ACTION="${1:-}"
 case "$ACTION" in
-  up|down|status|env) ;;
-  -h|--help|help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "usage: $0 up|down|status|env (see --help)" ;;
+  up|down|status|env|tools) ;;
+  -h|--help|help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "usage: $0 up|down|status|env|tools (see --help)" ;;
 esac
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -370,6 +371,10 @@ precheck() {
 }
 
 case "$ACTION" in
+  tools)
+    ensure_tools
+    printf '%s\n' "$TOOLS"
+    ;;
   up)
     precheck
     load_ports

@@ -248,6 +248,7 @@ def _approve_in_double(jenkins, ws: Path, agents: Agents, params: dict[str, str]
         if text is None:
             return None
         return re.sub(r"\$\{env\.(\w+)\}", lambda m: controller_env.get(m[1], ""), text)
+
     host = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
     env = {
         **host,
