@@ -193,6 +193,9 @@ def agents(
         "MLCI_STATE__URL": team_stack.state_url,
         "MLCI_REGISTRY__URL": registry.url,
         "MLCI_JENKINS__URL": jenkins.url.rstrip("/"),
+        "JENKINS_URL": jenkins.url,  # Jenkins sets it for every build
+        # the controller's global environment (jenkins/casc.yaml): who may answer the input
+        "MLCI_APPROVAL__JENKINS__APPROVERS": "alice",
     }
     bindings = {
         "mlci-mlflow": {
@@ -237,7 +240,9 @@ def jenkins():
         d.stop()
 
 
-def _approve_in_double(jenkins, ws: Path, agents: Agents, params: dict[str, str]) -> str:
+def _approve_in_double(
+    jenkins, ws: Path, agents: Agents, params: dict[str, str]
+) -> tuple[str, str]:
     """Play the deploy job's `input` on the double; an approver answers; returns APPROVER."""
     from tests.jenkins.double import BuildScript, InputSpec, StageScript
 
@@ -271,12 +276,21 @@ def _approve_in_double(jenkins, ws: Path, agents: Agents, params: dict[str, str]
             timeout=300,
         )
 
-    if "ml/deploy" not in {i.full_name for i in jenkins._all_items()}:
+    def job_of(script_path: str) -> str | None:
+        return next(
+            (i.full_name for i in jenkins._all_items() if script_path.encode() in i.config),
+            None,
+        )
+
+    if job_of("jenkins/deploy.Jenkinsfile") is None:
         applied = mlci("jenkins", "apply")
         assert applied.returncode == 0, applied.stderr
         jenkins.set_branches("ml/train", ["main"])  # the branch job retraining queues
+    job = job_of("jenkins/deploy.Jenkinsfile")  # e.g. ml/deploy or ml/release/deploy
+    assert job is not None
+    relative = job.split("/", 1)[1]  # under jenkins.folder
     jenkins.script(
-        "ml/deploy",
+        job,
         BuildScript(
             [
                 StageScript(
@@ -292,22 +306,22 @@ def _approve_in_double(jenkins, ws: Path, agents: Agents, params: dict[str, str]
             ]
         ),
     )
-    number = jenkins.get_job("ml/deploy").next_build
+    number = jenkins.get_job(job).next_build
     started = mlci(
         "jenkins",
         "build",
-        "deploy",
+        relative,
         "-p",
         f"MODEL_NAME={params['MODEL_NAME']}",
         "-p",
         f"MODEL_VERSION={params['MODEL_VERSION']}",
     )
     assert started.returncode == 0, started.stderr
-    jenkins.wait_for_input("ml/deploy", number, timeout=30)
+    jenkins.wait_for_input(job, number, timeout=30)
     answered = mlci(
         "jenkins",
         "approve",
-        "deploy",
+        relative,
         str(number),
         "-p",
         "REASON=e2e: gate passed",
@@ -315,9 +329,9 @@ def _approve_in_double(jenkins, ws: Path, agents: Agents, params: dict[str, str]
         JENKINS_TOKEN=APPROVER_TOKEN,
     )
     assert answered.returncode == 0, answered.stderr
-    build = jenkins.wait_for_build("ml/deploy", number, timeout=30)
+    build = jenkins.wait_for_build(job, number, timeout=30)
     assert build.result == "SUCCESS" and "Approved by alice" in build.log
-    return "alice"
+    return "alice", jenkins.abs_url(build.url_path)  # APPROVER, BUILD_URL
 
 
 def test_train_deploy_retrain_across_fresh_workspaces(agents, jenkins, team_stack):
@@ -349,13 +363,19 @@ def test_train_deploy_retrain_across_fresh_workspaces(agents, jenkins, team_stac
 
     # 2. deploy from a fresh clone: gate, approval (the double answers), build, push, deploy
     deploy_ws = agents.clone("deploy", "main")
-    params = {"MODEL_NAME": model, "MODEL_VERSION": version}
+    params = {"ACTION": "deploy", "MODEL_NAME": model, "MODEL_VERSION": version}
     gate = agents.run(deploy_ws, DEPLOY, "Check gate", params, "main")
     assert all(r.code == 0 for r in gate), gate[-1].out[-3000:]
-    shown = json.loads((deploy_ws / "build" / "deploy" / "model_version.json").read_text())
+    (written,) = re.findall(r">\s*(build/\S+\.json)", gate[0].step.script)
+    shown = json.loads((deploy_ws / written).read_text())
     assert shown["tags"]["gate.verdict"] == "passed"  # the Groovy check after the sh step
-    approver = _approve_in_double(jenkins, deploy_ws, agents, params)
-    deploy_params = {**params, "APPROVER": approver, "REASON": "e2e: gate passed"}
+    approver, build_url = _approve_in_double(jenkins, deploy_ws, agents, params)
+    deploy_params = {
+        **params,
+        "APPROVER": approver,
+        "REASON": "e2e: gate passed",
+        "BUILD_URL": build_url,  # Jenkins sets it for every step of the build
+    }
     release = agents.run_job(deploy_ws, DEPLOY, deploy_params)
     _ok(release, agents)
     for stage in ("Record approval", "Build image", "Push image", "Deploy staging", "Promote"):
