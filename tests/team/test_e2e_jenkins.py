@@ -285,7 +285,14 @@ def _approve_in_double(
     if job_of("jenkins/deploy.Jenkinsfile") is None:
         applied = mlci("jenkins", "apply")
         assert applied.returncode == 0, applied.stderr
-        jenkins.set_branches("ml/train", ["main"])  # the branch job retraining queues
+        # the branch job retraining queues: a multibranch project creates it when it indexes
+        jenkins.set_branches("ml/train", ["main"])
+        indexed = mlci("jenkins", "build", "train")
+        assert indexed.returncode == 0, indexed.stderr
+        deadline = time.monotonic() + 30
+        while "main" not in jenkins.get_job("ml/train").children:
+            assert time.monotonic() < deadline, "ml/train was not indexed"
+            time.sleep(0.2)
     job = job_of("jenkins/deploy.Jenkinsfile")  # e.g. ml/deploy or ml/release/deploy
     assert job is not None
     relative = job.split("/", 1)[1]  # under jenkins.folder
