@@ -293,6 +293,11 @@ def _approve_in_double(
         while "main" not in jenkins.get_job("ml/train").children:
             assert time.monotonic() < deadline, "ml/train was not indexed"
             time.sleep(0.2)
+        # its first build (the training on main above) applied the Jenkinsfile's parameters
+        jenkins.declare("ml/train/main", TRAINING, {"BRANCH_NAME": "main"})
+        first = mlci("jenkins", "build", "train/main")
+        assert first.returncode == 0, first.stderr
+        jenkins.wait_for_build("ml/train/main", 1, timeout=30)
     job = job_of("jenkins/deploy.Jenkinsfile")  # e.g. ml/deploy or ml/release/deploy
     assert job is not None
     relative = job.split("/", 1)[1]  # under jenkins.folder
@@ -416,13 +421,14 @@ def test_train_deploy_retrain_across_fresh_workspaces(agents, jenkins, team_stac
 
     # 4. retrain from a fresh clone: ct check sees the champion deployed above
     retrain_ws = agents.clone("retrain", "main")
+    queued = jenkins.get_job("ml/train/main").next_build
     checked = agents.run_job(retrain_ws, RETRAIN, {})
     (check,) = checked["Check"]
     assert check.code in (0, 10), check.out[-3000:]
     report = json.loads((retrain_ws / "build" / "ct" / "report.json").read_text())
     assert report["champion"]["version"] == version, report["champion"]
     if check.code == 10:  # retraining was due: the double got the build of main
-        assert jenkins.wait_for_build("ml/train/main", 1, timeout=30) is not None
+        assert jenkins.wait_for_build("ml/train/main", queued, timeout=60) is not None
 
     for ws in (main_ws, feature_ws, deploy_ws, *contenders, retrain_ws):
         _no_workspace_state(ws)
