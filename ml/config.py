@@ -175,6 +175,45 @@ class PathSettings(_Section):
     state: Path = Path(".mlci")
 
 
+class StateSettings(_Section):
+    """Where deploy history and locks live: this machine's state folder, or PostgreSQL for a team.
+
+    `url` empty keeps them under `paths.state` (one laptop, one agent). A `postgresql://` URL
+    puts them in that database, shared by every Jenkins job and agent (docs/team.md). The
+    password never goes in the URL: libpq reads it from PGPASSWORD or ~/.pgpass.
+    """
+
+    url: str = Field("", description="'' = files under paths.state; postgresql://user@host/db")
+    lease_seconds: float = Field(
+        120.0, gt=0, description="a lock held by a lost agent expires after this (renewed)"
+    )
+    connect_timeout: float = Field(5.0, gt=0, description="seconds to reach the database")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        if not v:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected '' (files) or a postgresql://user@host:port/db URL")
+        if parts.password is not None or "password=" in parts.query:
+            from pydantic_core import PydanticCustomError
+
+            # A type of its own so the error message never echoes the value (the password).
+            raise PydanticCustomError(
+                "secret_in_url",
+                "the URL holds a password; remove it and set PGPASSWORD (or ~/.pgpass) instead",
+            )
+        return v
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.url)
+
+
 class SmokeSettings(_Section):
     """The smoke test run against a new container before it receives traffic."""
 
@@ -318,6 +357,7 @@ class Settings(_Section):
     paths: PathSettings = PathSettings()
     environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
     ct: CtSettings = CtSettings()
+    state: StateSettings = StateSettings()
     approval: ApprovalSettings = ApprovalSettings()
 
     @model_validator(mode="after")
@@ -447,7 +487,7 @@ def _describe(err: dict[str, Any]) -> str:
     elif err["type"] == "value_error" and isinstance(err.get("input"), dict):
         # A check across fields: its message names the field(s) itself.
         return "\n  ".join(str(err.get("ctx", {}).get("error", msg)).splitlines())
-    elif "input" in err and err["type"] not in {"missing"}:
+    elif "input" in err and err["type"] not in {"missing", "secret_in_url"}:
         msg = f"{msg} (got {err['input']!r})"
     return f"{loc}: {msg}"
 

@@ -5,6 +5,8 @@
 - `mlflow_server`: a real `mlflow server` (SQLite backend, free port), one per session.
 - `docker_client`: the real Docker Engine; skips without one, fails under CI=true.
 - `registry`: a private image registry with htpasswd auth on a free port, one per session.
+- `team_stack`: PostgreSQL, S3 (SeaweedFS) and MLflow with basic-auth started by
+  scripts/team-stack.sh on free ports, one per session (tests/fixtures/team_stack.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ import yaml
 
 from tests.fixtures.mlflow_server import MlflowServer, start_mlflow_server
 from tests.fixtures.registry import Registry, registry  # noqa: F401 - a shared fixture
+from tests.fixtures.team_stack import (
+    StackUnavailable,
+    TeamStack,
+    start_team_stack,
+    stop_team_stack,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -83,6 +91,19 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def team_stack() -> Iterator[TeamStack]:
+    """PostgreSQL + S3 (SeaweedFS) + MLflow with basic-auth, by scripts/team-stack.sh."""
+    try:
+        stack = start_team_stack()
+    except StackUnavailable as e:
+        need_service(f"the team stack cannot start here: {e}")
+    try:
+        yield stack
+    finally:
+        stop_team_stack(stack)
 
 
 @pytest.fixture(scope="session")

@@ -265,8 +265,9 @@ def credentials_apply(store: str | None) -> None:
 
     mlci-mlflow (MLFLOW_TRACKING_USERNAME/PASSWORD) in jenkins.folder, mlci-registry
     (registry.username_env/password_env) in its release/ folder, mlci-jenkins
-    (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot) in its ct/ and release/ folders; a pair that is
-    not set is skipped, an empty or half-set pair is an error.
+    (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot) in its ct/ and release/ folders, mlci-state
+    (PGUSER/PGPASSWORD, only when state.url is set) in jenkins.folder; a pair that is not set
+    is skipped, an empty or half-set pair is an error.
     """
     from ml.jenkins.credentials import apply_credentials, desired_credentials
 

@@ -22,14 +22,15 @@ from typing import Any
 
 import requests
 
+from ml.common import current_user
 from ml.config import EnvironmentSettings, Settings
 from ml.deploy import docker_env as de
 from ml.deploy.catalog import DeployCatalog, VersionFacts
 from ml.deploy.history import (
     DeploymentRecord,
     append_history,
-    current_user,
     deploy_lock,
+    history_where,
     now_iso,
     read_history,
     serving_stack,
@@ -294,7 +295,7 @@ def rollback(
     if len(stack) < 2:
         raise InputError(
             f"no previous version recorded for {env_name!r} in "
-            f"{settings.state_dir / 'deploy' / 'history.jsonl'}; nothing to roll back to"
+            f"{history_where(settings)}; nothing to roll back to"
         )
     target = stack[-2]
     progress(f"rollback {env_name}: {stack[-1].model} {stack[-1].version} -> {target.version}")

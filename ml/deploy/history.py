@@ -1,32 +1,31 @@
-"""Deployment history and the per-environment deploy lock, both under the state folder.
+"""Deployment history and the per-environment deploy lock, both in the shared state (ml.state).
 
-History is an append-only JSON-lines file, `<state>/deploy/history.jsonl`: one object per
-successful deploy or rollback (who, when, environment, model, version, digest, image). It is
-the durable record `mlci deploy rollback` reads; the running containers carry the same facts
-as labels, and the registry alias per environment says which version is current.
+History is append-only: one record per successful deploy or rollback (who, when, environment,
+model, version, digest, image). It is the durable record `mlci deploy rollback` reads; the
+running containers carry the same facts as labels, and the registry alias per environment says
+which version is current. With `state.url` empty it is `<state>/deploy/history.jsonl`; with a
+PostgreSQL URL it is rows of `mlci_history`, which every Jenkins agent reads and writes.
 
-The lock is an advisory `flock` on `<state>/locks/deploy-<env>.lock`, so two deploys to one
-environment from the same state folder (one Jenkins agent, one laptop) never interleave.
-Jenkins additionally serialises the deploy job (`disableConcurrentBuilds`).
+The lock `deploy-<env>` makes two deploys to one environment never interleave: a `flock` under
+the state folder (one machine), or a lease in PostgreSQL (held across agents, expires if its
+holder vanishes). Jenkins additionally serialises the deploy job (`disableConcurrentBuilds`).
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from ml.common import current_user, utc_now
+from ml.common import utc_now
 from ml.config import Settings
-from ml.errors import InputError, ServiceError
+from ml.errors import InputError
+from ml.state import LockHeld, open_state
+
+STREAM = "deploy"
 
 
-class DeployLocked(ServiceError):
+class DeployLocked(LockHeld):
     """Another deploy to the same environment holds the lock."""
 
 
@@ -53,24 +52,21 @@ def now_iso() -> str:
     return utc_now("milliseconds")
 
 
-def history_path(settings: Settings) -> Path:
-    return settings.state_dir / "deploy" / "history.jsonl"
+def history_where(settings: Settings) -> str:
+    """Where the deploy history lives, for messages (a file, or the database table)."""
+    return open_state(settings).where_stream(STREAM)
 
 
 def read_history(settings: Settings, env: str | None = None) -> list[DeploymentRecord]:
     """Every record (oldest first), optionally for one environment."""
-    path = history_path(settings)
-    if not path.exists():
-        return []
+    store = open_state(settings)
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, doc in enumerate(store.read(STREAM), 1):
         try:
-            rec = DeploymentRecord(**json.loads(line))
-        except (ValueError, TypeError) as e:
+            rec = DeploymentRecord(**doc)
+        except TypeError as e:
             raise InputError(
-                f"{path}:{n}: not a deployment record ({e}); fix or remove the line"
+                f"{store.where_stream(STREAM)}:{n}: not a deployment record ({e}); fix or remove it"
             ) from None
         if env is None or rec.env == env:
             out.append(rec)
@@ -78,13 +74,7 @@ def read_history(settings: Settings, env: str | None = None) -> list[DeploymentR
 
 
 def append_history(settings: Settings, record: DeploymentRecord) -> None:
-    path = history_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(asdict(record), sort_keys=True) + "\n"
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    open_state(settings).append(STREAM, asdict(record))
 
 
 def serving_stack(records: list[DeploymentRecord]) -> list[DeploymentRecord]:
@@ -110,28 +100,14 @@ def serving_stack(records: list[DeploymentRecord]) -> list[DeploymentRecord]:
 @contextmanager
 def deploy_lock(settings: Settings, env: str, timeout: float) -> Iterator[None]:
     """Hold the environment's deploy lock; wait up to `timeout` seconds for it."""
-    path = settings.state_dir / "locks" / f"deploy-{env}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = path.open("a+", encoding="utf-8")
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.seek(0)
-                    holder = fh.read().strip() or "unknown holder"
-                    raise DeployLocked(
-                        f"another deploy to {env!r} holds {path} ({holder}); wait for it to "
-                        f"finish or raise --lock-timeout (waited {timeout:g}s)"
-                    ) from None
-                time.sleep(0.2)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} by {current_user()} since {now_iso()}\n")
-        fh.flush()
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(open_state(settings).lock(f"deploy-{env}", timeout))
+        except LockHeld as e:
+            raise DeployLocked(
+                f"another deploy to {env!r} holds {e.where} ({e.holder or 'unknown holder'}); "
+                f"wait for it to finish or raise --lock-timeout (waited {timeout:g}s)",
+                where=e.where,
+                holder=e.holder,
+            ) from None
         yield
-    finally:
-        fh.close()

@@ -11,7 +11,9 @@ a folder store can be bound only by jobs inside that folder):
 - `mlci-registry` (registry.username_env/password_env): `<folder>/release`, the deploy job;
 - `mlci-jenkins` (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot): `<folder>/ct`, where the retrain
   job queues training with it, and `<folder>/release`, where the deploy job reads the approval
-  input back through the Jenkins API (the approval proof).
+  input back through the Jenkins API (the approval proof);
+- `mlci-state` (PGUSER/PGPASSWORD, only when `state.url` is set): jenkins.folder, for every job
+  that writes deploy history or takes a lock (docs/team.md).
 
 Training branch jobs (`<folder>/train/<branch>`) therefore cannot bind the registry login or the
 bot token. The global (system) store is refused: every job, so every branch's Jenkinsfile, can
@@ -35,6 +37,7 @@ from ml.jenkins.jobs import (
     JENKINS_CREDENTIALS_ID,
     MLFLOW_CREDENTIALS_ID,
     REGISTRY_CREDENTIALS_ID,
+    STATE_CREDENTIALS_ID,
 )
 
 USERPASS = "com.cloudbees.plugins.credentials.impl.UsernamePasswordCredentialsImpl"
@@ -87,7 +90,7 @@ class CredentialHome:
 
 
 def credential_homes(settings: Settings) -> list[CredentialHome]:
-    return [
+    homes = [
         CredentialHome(
             REGISTRY_CREDENTIALS_ID,
             f"image registry {settings.registry.url}, for the deploy job",
@@ -110,6 +113,17 @@ def credential_homes(settings: Settings) -> list[CredentialHome]:
             (CT_FOLDER, RELEASE_FOLDER),
         ),
     ]
+    if settings.state.shared:  # deploy history and locks in PostgreSQL (docs/team.md)
+        homes.append(
+            CredentialHome(
+                STATE_CREDENTIALS_ID,
+                f"PostgreSQL {settings.state.url} (deploy history, locks)",
+                "PGUSER",
+                "PGPASSWORD",
+                ("",),
+            )
+        )
+    return homes
 
 
 def store_of(settings: Settings, folder: str) -> str:

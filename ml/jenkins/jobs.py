@@ -44,6 +44,7 @@ FOLDER_XML = (
 REGISTRY_CREDENTIALS_ID = "mlci-registry"
 MLFLOW_CREDENTIALS_ID = "mlci-mlflow"
 JENKINS_CREDENTIALS_ID = "mlci-jenkins"  # lets the retrain job call the Jenkins API
+STATE_CREDENTIALS_ID = "mlci-state"  # PGUSER/PGPASSWORD of state.url (deploy history, locks)
 SCM_BRANCH = "main"
 
 

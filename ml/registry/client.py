@@ -245,7 +245,7 @@ class ModelRegistry:
                 prover = LocalKeyProof(self.settings)
             statement = approval.Statement.for_version(info, by, at, reason)
             proof = approval.proof_document(prover.kind, statement, prover.issue(statement))
-        with registry_lock(self.settings.state_dir, info.name):
+        with registry_lock(self.settings, info.name):
             if status is T.ApprovalStatus.APPROVED:
                 # Proof first: a reader in between sees a proof that does not match the tags
                 # yet, and refuses; never a bare `approved`.
@@ -292,7 +292,7 @@ class ModelRegistry:
         """
         name = self._name(name)
         info = self.get_version(name, version)
-        with registry_lock(self.settings.state_dir, name):
+        with registry_lock(self.settings, name):
             if require_approval:
                 self.require_approved(name, info.version)
             previous = self.alias_version(name, alias)

@@ -1,39 +1,31 @@
-"""A file lock under the state dir that serialises alias moves on one machine.
+"""The registry alias lock: serialises alias moves and approvals of one model.
 
 MLflow moves one alias atomically, so there is never zero or two champions; the lock makes the
-read-check-move sequence of a promotion (is it approved? who was champion?) atomic too.
+read-check-move sequence of a promotion (is it approved? who was champion?) atomic too. It is a
+named lock in the shared state (ml.state): a `flock` under `paths.state` on one machine, a
+PostgreSQL lease across Jenkins agents when `state.url` is set.
 """
 
 from __future__ import annotations
 
-import fcntl
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
 
-from ml.errors import ServiceError
+from ml.config import Settings
+from ml.state import LockHeld, open_state
 
 
 @contextmanager
-def registry_lock(state_dir: Path, model_name: str, timeout: float = 60.0) -> Iterator[Path]:
-    folder = state_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"registry-{model_name}.lock"
-    with path.open("a+") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ServiceError(
-                        f"{path}: another mlci process holds the registry lock for "
-                        f"{model_name!r} for more than {timeout:.0f}s; retry when it finishes"
-                    ) from None
-                time.sleep(0.1)
+def registry_lock(settings: Settings, model_name: str, timeout: float = 60.0) -> Iterator[None]:
+    with ExitStack() as stack:
         try:
-            yield path
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            stack.enter_context(open_state(settings).lock(f"registry-{model_name}", timeout))
+        except LockHeld as e:
+            raise LockHeld(
+                f"{e.where}: another mlci process ({e.holder or 'unknown holder'}) holds the "
+                f"registry lock for {model_name!r} for more than {timeout:.0f}s; retry when it "
+                f"finishes",
+                where=e.where,
+                holder=e.holder,
+            ) from None
+        yield

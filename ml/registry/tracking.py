@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -138,14 +139,28 @@ def connect(settings: Settings, session: Session | None = None) -> str:
             if not is_remote(uri):
                 artifact_root.mkdir(parents=True, exist_ok=True)
                 location = artifact_root.resolve().as_uri()
-            exp_id = client.create_experiment(
-                settings.mlflow.experiment, artifact_location=location
-            )
+            exp_id = _create_experiment(client, settings.mlflow.experiment, location)
         else:
             exp_id = exp.experiment_id
     if session is not None:
         session.experiments[key] = exp_id
     return exp_id
+
+
+def _create_experiment(client: Any, name: str, location: str | None) -> str:
+    """Create the experiment; if another job created it meanwhile (two trainings starting at
+    once against a shared server), use that one."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException as e:
+        if getattr(e, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            raise
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 @contextmanager
@@ -169,9 +184,37 @@ def classify(e: Exception, uri: str, what: str = "") -> MlciError:
         if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
             return InputError(f"MLflow at {uri} rejected the request: {e.message}")
         text = str(e)
+        if "error code 401" in text or "error code 403" in text or code == "PERMISSION_DENIED":
+            status = "403" if "error code 403" in text or code == "PERMISSION_DENIED" else "401"
+            return ServiceError(
+                f"MLflow at {uri} refused the credentials (HTTP {status}); set "
+                f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
+                f"(in Jenkins: bind the mlci-mlflow credential)"
+            )
+        server_error = re.search(r"too many (5\d\d) error responses|error code (5\d\d)", text)
+        if server_error or "INTERNAL_ERROR" in code:
+            status = next((g for g in (server_error.groups() if server_error else ()) if g), "")
+            return ServiceError(
+                f"MLflow at {uri} answered HTTP {status or 500}; its database or artifact "
+                f"store may be down: check the server's log and `scripts/team-stack.sh "
+                f"status`, then retry the stage"
+            )
         if "Max retries" in text or "Connection" in text or "timed out" in text:
             return unreachable(uri, text.splitlines()[0][:200])
         return ServiceError(f"MLflow at {uri} failed: {text.splitlines()[0][:300]}")
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if isinstance(status, int) and status >= 500:  # e.g. an artifact upload the server proxies
+        return ServiceError(
+            f"MLflow at {uri} failed (HTTP {status} on {getattr(e.response, 'url', '?')}); its "
+            f"artifact store or database may be down: check the server's log and "
+            f"`scripts/team-stack.sh status`, then retry the stage"
+        )
+    if status in (401, 403):
+        return ServiceError(
+            f"MLflow at {uri} refused the credentials (HTTP {status}); set "
+            f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
+            f"(in Jenkins: bind the mlci-mlflow credential)"
+        )
     if isinstance(e, OSError | ConnectionError):
         return unreachable(uri, e)
     return ServiceError(f"MLflow at {uri} failed: {e.__class__.__name__}: {e}")
