@@ -45,6 +45,14 @@ CONTROLLER_ENV = {
     "JENKINS_ADMIN_PASSWORD": "a-pw",
     "JENKINS_APPROVER_PASSWORD": "b-pw",
     "JENKINS_BOT_PASSWORD": "c-pw",
+    # The team services in the same file (tests/team/test_compose.py checks them).
+    "MLCI_PG_ADMIN_PASSWORD": "d-pw",
+    "MLCI_PG_MLFLOW_PASSWORD": "e-pw",
+    "MLCI_PG_STATE_PASSWORD": "f-pw",
+    "MLCI_S3_ACCESS_KEY_ID": "g-id",
+    "MLCI_S3_SECRET_ACCESS_KEY": "h-pw",
+    "MLCI_MLFLOW_ADMIN_PASSWORD": "i-pw",
+    "MLCI_MLFLOW_SECRET_KEY": "j-pw",
 }
 
 # The JCasC the controller had before this change (jenkins/casc.yaml as shipped): the parts a

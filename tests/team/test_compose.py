@@ -13,6 +13,8 @@ from tests.conftest import need_service
 
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = {
+    "JENKINS_URL": "http://ci.example.com:8080/",
+    "JENKINS_BOT_PASSWORD": "j",
     "JENKINS_ADMIN_PASSWORD": "a",
     "JENKINS_APPROVER_PASSWORD": "b",
     "MLCI_PG_ADMIN_PASSWORD": "c",
