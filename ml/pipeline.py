@@ -28,8 +28,10 @@ from typing import Protocol
 
 from ml.config import Settings
 from ml.errors import InputError
+from ml.stages import local_names, local_stages
 
-STAGES = ("validate", "train", "evaluate", "register")
+# The stages and their order come from ml/stages.py, the one list every CI engine follows.
+STAGES = local_names()
 
 
 @dataclass(frozen=True)
@@ -139,27 +141,36 @@ def plan(
     start: str | None = None,
     stop: str | None = None,
 ) -> tuple[list[Stage], list[str]]:
-    """The stages from `start` to `stop` (inclusive) and the names of those left out."""
+    """The stages from `start` to `stop` (inclusive) and the names of those left out.
+
+    A stage of ml/stages.py with an `optional` setting (the model tests: evaluate.tests) is
+    one only when that setting is set."""
+    present = [s.local for s in local_stages() if s.local and _is_set(settings, s.optional)]
     for label, value in (("--from", start), ("--to", stop)):
-        if value is not None and value not in STAGES:
-            raise InputError(f"{label} {value}: unknown stage (stages: {', '.join(STAGES)})")
-    i = STAGES.index(start) if start else 0
-    j = STAGES.index(stop) if stop else len(STAGES) - 1
+        if value is not None and value not in present:
+            raise InputError(f"{label} {value}: unknown stage (stages: {', '.join(present)})")
+    i = present.index(start) if start else 0
+    j = present.index(stop) if stop else len(present) - 1
     if i > j:
-        raise InputError(f"--from {start} comes after --to {stop} (order: {' -> '.join(STAGES)})")
+        raise InputError(f"--from {start} comes after --to {stop} (order: {' -> '.join(present)})")
     data_args: tuple[str, ...] = ()
     if dataset:
         from ml.data.dataset import resolve_dataset
 
         data_args = (str(resolve_dataset(settings, dataset).path),)
-    argv = {
-        "validate": ("data", "validate", *data_args),
-        "train": ("train", *(("--dataset", *data_args) if data_args else ())),
-        "evaluate": ("evaluate",),
-        "register": ("model", "register"),
-    }
-    chosen = [Stage(n, argv[n]) for n in STAGES[i : j + 1]]
-    return chosen, [n for n in STAGES if n not in STAGES[i : j + 1]]
+    argv = {s.local: s.commands[0] for s in local_stages() if s.local}
+    argv["validate"] = (*argv["validate"], *data_args)
+    argv["train"] = (*argv["train"], *(("--dataset", *data_args) if data_args else ()))
+    chosen = [Stage(n, argv[n]) for n in present[i : j + 1]]
+    return chosen, [n for n in present if n not in present[i : j + 1]]
+
+
+def _is_set(settings: Settings, dotted: str | None) -> bool:
+    """Whether the setting a stage needs (ml/stages.py `optional`, e.g. evaluate.tests) is set."""
+    node: object = settings
+    for part in (dotted or "").split(".") if dotted else ():
+        node = getattr(node, part, None)
+    return node is not None
 
 
 def _quietly(fn: Callable[[], object]) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -268,19 +267,23 @@ def test_manual_deploy_job_deploys_to_staging(pipeline):
 )
 def test_which_jobs_run_per_pipeline_source(glci, tmp_path, source, expected):
     clone = _clone(tmp_path / "clone")
-    code, out = _run(
-        glci,
-        clone,
-        {**os.environ, "NO_UPDATE_NOTIFIER": "1"},
+    proc = subprocess.run(
         [
+            str(glci),
+            "--home",
+            str(tmp_path),
             "--list-json",
             "--variable=CI_DEFAULT_BRANCH=main",
             f"--variable=CI_PIPELINE_SOURCE={source}",
         ],
-        tmp_path,
+        cwd=clone,
+        env={**os.environ, "NO_UPDATE_NOTIFIER": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert code == 0, out
-    jobs = json.loads(out[out.index("[") :])
+    assert proc.returncode == 0, proc.stderr
+    jobs = json.loads(proc.stdout)
     listed = [j["name"] for j in jobs if j.get("when") != "never"]
     assert listed == expected
     manual = {j["name"] for j in jobs if j.get("when") == "manual"}
