@@ -25,4 +25,13 @@ if ! scripts/install-chromium.sh; then
   echo "test.sh: no Chromium; the report's browser tests will skip (CI would fail)" >&2
 fi
 
+# rsync and the pinned gitlab-ci-local for the executed GitLab pipeline (tests/ci).
+if ! { scripts/install-rsync.sh && scripts/gitlab-ci-local.sh --install-only >/dev/null; }; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "test.sh: rsync or gitlab-ci-local could not be installed, and CI=true requires them" >&2
+    exit 1
+  fi
+  echo "test.sh: no gitlab-ci-local; tests/ci/test_gitlab_local.py will skip (CI would fail)" >&2
+fi
+
 exec .venv/bin/pytest "$@"

@@ -145,7 +145,11 @@ def pipeline(glci, registry, docker_client, tmp_path_factory):
             version = _dotenv(clone, "register")["MODEL_VERSION"]
             approve_env = {**clean, **{k: v for k, v in variables.items() if "MLCI_" in k}}
             approved = subprocess.run(
-                [str(REPO / ".venv" / "bin" / "mlci"), "model", "approve", MODEL, version],
+                [
+                    str(REPO / ".venv" / "bin" / "mlci"),
+                    *("model", "approve", MODEL, version),
+                    *("--by", "alice", "--reason", "gate passed; reviewed the report"),
+                ],
                 cwd=clone,
                 env={**approve_env, "MLCI_CONFIG": str(clone / "mlci.yaml")},
                 capture_output=True,
