@@ -127,7 +127,9 @@ def pipeline(glci, registry, docker_client, tmp_path_factory):
     # The "masked CI/CD variables": in the environment, never on a command line.
     env = {
         **clean,
-        "PATH": f"{REPO / '.venv' / 'bin'}:{clean['PATH']}",
+        # mlci from this checkout's .venv; python3 stays the host's (the wheelhouse script
+        # needs one with pip, as the stage image's venv has).
+        "PATH": f"{clean['PATH']}:{REPO / '.venv' / 'bin'}",
         "MLCI_REGISTRY_USER": registry.user,
         "MLCI_REGISTRY_PASSWORD": registry.password,
         "NO_UPDATE_NOTIFIER": "1",
