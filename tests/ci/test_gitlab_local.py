@@ -180,11 +180,11 @@ def pipeline(glci, registry, docker_client, tmp_path_factory):
             result.update(deploy=(code, log, time.monotonic() - t1), version=version)
         yield result
     finally:
-        for name in (
-            variables["MLCI_ENVIRONMENTS__STAGING__CONTAINER"],
-            variables["MLCI_ENVIRONMENTS__PRODUCTION__CONTAINER"],
-        ):
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        # Each environment's serving container(s), front proxy and network carry the suffix.
+        for container in docker_client.containers.list(all=True, filters={"name": suffix}):
+            container.remove(force=True)
+        for network in docker_client.networks.list(filters={"name": suffix}):
+            network.remove()
         for image in docker_client.images.list(name=f"*mlci-glc/{suffix}"):
             for tag in image.tags:
                 subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
