@@ -16,7 +16,8 @@ COPY locks/${SERVE_LOCK} /tmp/serve-lock.txt
 COPY wheels/ /tmp/wheels/
 # --no-index: every dependency comes from the wheelhouse; the build never reaches the network.
 # Then drop what a server never loads (tests, headers, type stubs, ONNX Runtime's model-editing
-# tools and its C-API library: the Python module is statically linked) and precompile the rest,
+# tools and its C-API library: the Python module is statically linked; numpy.f2py stays: SciPy
+# star-imports numpy, which loads it) and precompile the rest,
 # so workers start fast without writing .pyc files.
 RUN python3 -m venv --without-pip /opt/venv \
  && python3 -m pip --python /opt/venv/bin/python install --no-cache-dir --no-index \
@@ -24,10 +25,11 @@ RUN python3 -m venv --without-pip /opt/venv \
  && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
  && rm -rf "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization \
       "$site"/onnxruntime/tools "$site"/onnxruntime/capi/libonnxruntime.so.* \
-      "$site"/numpy/f2py "$site"/numpy/_core/include \
+      "$site"/numpy/_core/include \
       "$site"/numpy/_pyinstaller "$site"/numpy/typing/tests \
  && find "$site" -depth -type d \( -name tests -o -name testing \) \
-      -not -path '*/numpy/testing' -not -path '*/sklearn/utils/*' -exec rm -rf {} + \
+      -not -path '*/numpy/testing' -not -path '*/sklearn/utils/*' \
+      -not -path '*/array_api_extra/*' -exec rm -rf {} + \
  && find "$site" \( -name '*.pyi' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' \) -delete \
  && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib
 

@@ -1,20 +1,17 @@
-# A Jenkins controller for mlci: LTS + the pinned plugins + JCasC (jenkins/casc.yaml).
-# Built by jenkins/compose.yaml (scripts/jenkins-up.sh); needs access to Docker Hub and the
-# Jenkins update center at build time.
-ARG JENKINS_IMAGE=jenkins/jenkins:2.479.3-lts-jdk17
+# A Jenkins controller for mlci: the LTS core on Java 21 + the pinned plugins + JCasC
+# (jenkins/casc.yaml). Built by jenkins/compose.yaml (scripts/jenkins-up.sh); the build needs
+# Docker Hub and the Jenkins update center.
+# The controller runs no builds (casc.yaml: numExecutors 0): no Docker CLI, no Docker socket.
+# Builds run on the `docker` agent (jenkins/agent.Dockerfile).
+# Core 2.568.2 (LTS, jenkinsci/jenkins tag jenkins-2.568.2; Java 21 and 25 only since 2.555.1):
+# it must be >= every `core>=` in plugins.txt (tests/jenkins/test_controller.py checks).
+ARG JENKINS_IMAGE=jenkins/jenkins:2.568.2-lts-jdk21
 FROM ${JENKINS_IMAGE}
-
-USER root
-# The docker CLI, for `agent { docker ... }` stages against the host's engine (socket mounted).
-# Unpinned: the version follows the Debian release of the pinned Jenkins base image.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends docker.io \
-    && rm -rf /var/lib/apt/lists/*
-USER jenkins
 
 ENV JAVA_OPTS="-Djenkins.install.runSetupWizard=false" \
     CASC_JENKINS_CONFIG=/usr/share/jenkins/ref/casc.yaml
 COPY plugins.txt /usr/share/jenkins/ref/plugins.txt
-RUN jenkins-plugin-cli --verbose --plugin-file /usr/share/jenkins/ref/plugins.txt
+# --latest=false: install exactly the pinned versions (the default, true, upgrades dependencies
+# past the pins and can pull in plugins that need a newer core).
+RUN jenkins-plugin-cli --latest=false --verbose --plugin-file /usr/share/jenkins/ref/plugins.txt
 COPY casc.yaml /usr/share/jenkins/ref/casc.yaml

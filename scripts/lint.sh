@@ -20,7 +20,7 @@ echo "lint: shellcheck" >&2
 mapfile -t shells < <(git ls-files '*.sh' .ci/run 2>/dev/null || ls scripts/*.sh .ci/run)
 "$bin/shellcheck" "${shells[@]}"
 
-mapfile -t dockerfiles < <(ls docker/*.Dockerfile 2>/dev/null || true)
+mapfile -t dockerfiles < <(ls docker/*.Dockerfile jenkins/*.Dockerfile 2>/dev/null || true)
 if [ "${#dockerfiles[@]}" -gt 0 ]; then
   echo "lint: hadolint ${dockerfiles[*]}" >&2
   "$bin/hadolint" --config docker/hadolint.yaml "${dockerfiles[@]}"

@@ -34,4 +34,11 @@ if ! { scripts/install-rsync.sh && scripts/gitlab-ci-local.sh --install-only >/d
   echo "test.sh: no gitlab-ci-local; tests/ci/test_gitlab_local.py will skip (CI would fail)" >&2
 fi
 
+# Debian's docker-compose (v1) checks jenkins/compose.yaml (tests/jenkins/test_controller.py).
+if ! command -v docker-compose >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends docker-compose; } >/dev/null 2>&1 \
+    || echo "test.sh: apt-get install docker-compose failed; the compose tests need it" >&2
+fi
+
 exec .venv/bin/pytest "$@"

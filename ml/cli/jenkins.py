@@ -254,15 +254,19 @@ def credentials() -> None:
 
 @credentials.command("apply")
 @click.option(
-    "--store", default=None, help="'system', or a folder's full name (default: jenkins.folder)."
+    "--store",
+    default=None,
+    help="A folder's full name for every credential (default: each credential's own folder "
+    "under jenkins.folder; the global store is refused).",
 )
 @handle_errors
 def credentials_apply(store: str | None) -> None:
     """Create or update credentials from environment variables; secrets are never printed.
 
-    mlci-registry from registry.username_env/password_env, mlci-mlflow from
-    MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, mlci-jenkins from
-    jenkins.user_env/token_env (for the retrain job); a pair that is not set is skipped.
+    mlci-mlflow (MLFLOW_TRACKING_USERNAME/PASSWORD) in jenkins.folder, mlci-registry
+    (registry.username_env/password_env) in its release/ folder, mlci-jenkins
+    (MLCI_JENKINS_BOT_USER/TOKEN, the CI bot) in its ct/ and release/ folders; a pair that is
+    not set is skipped, an empty or half-set pair is an error.
     """
     from ml.jenkins.credentials import apply_credentials, desired_credentials
 
@@ -270,8 +274,7 @@ def credentials_apply(store: str | None) -> None:
     specs, skipped = desired_credentials(settings)
     for note in skipped:
         progress(f"skipped {note}")
-    target = store or settings.jenkins.folder.strip("/") or "system"
-    for cred_id, action in apply_credentials(_client(), target, specs):
+    for cred_id, target, action in apply_credentials(_client(), settings, specs, store):
         click.echo(f"{action}: {cred_id} (store: {target})")
 
 

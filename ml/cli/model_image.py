@@ -43,6 +43,7 @@ def build(name: str | None, version: str, runtime: str, as_json: bool) -> None:
         echo_json(result.to_json())
         return
     click.echo(f"built {result.image} ({result.image_id[:19]})")
+    click.echo(f"  task     {result.task}")
     click.echo(f"  runtime  {result.runtime}: {result.runtime_reason}")
     click.echo(
         f"  size     {_mb(result.size_bytes)} ({_mb(result.added_bytes)} on top of the base)"

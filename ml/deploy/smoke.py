@@ -2,13 +2,22 @@
 
 The recorded inputs are `smoke_samples.json`, written by `mlci evaluate` (held-out rows and the
 model's predictions at evaluation time) and logged as an artifact of the model version's run.
-The served model must return the same labels and probabilities within the environment's
-`smoke.tolerance`, and `/metadata` must name the version being deployed.
+The served model must return what was recorded, per task (`smoke.tolerance` = tol):
+
+- classification: the same label, in the user's values and type ("yes" is not True, 1 is not
+  "1"), except on a near-tie (the recorded top two class probabilities within tol); every
+  class probability within tol (classes matched by value, so their order may differ);
+- regression: |served - recorded| <= tol x max(1, |recorded|): absolute for values up to 1,
+  relative above (float32 ONNX trees carry ~1e-7 relative error on any scale).
+
+`/metadata` must name the version being deployed. The layout before tasks (binary 0/1 labels,
+"probability" = P(1) per sample, no "task") is read as before.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +29,25 @@ from ml.errors import InputError
 
 INPUT_KEYS = ("inputs", "records", "rows", "instances")
 ROW_INPUT_KEYS = ("input", "inputs", "features", "record")
+TASKS = ("binary", "multiclass", "regression")
 
 
 @dataclass(frozen=True)
 class SmokeSamples:
-    """Recorded inputs and what the model answered at evaluation time."""
+    """Recorded inputs and what the model answered at evaluation time.
+
+    `task` is None for the layout before tasks; `class_probabilities` rows align with
+    `classes`; `probabilities` is P(positive class) (binary only)."""
 
     inputs: list[dict[str, Any]]
     predictions: list[Any]
     probabilities: list[float] | None
     source: str
+    task: str | None = None
+    classes: list[Any] | None = None
+    class_probabilities: list[list[float]] | None = None
+    ids: list[Any] | None = None
+    positive_class: Any = None
 
 
 class CheckFailure(Exception):
@@ -41,15 +59,58 @@ class CheckFailure(Exception):
         self.detail = detail
 
 
+def _task_layout(path: Path, doc: dict[str, Any], limit: int) -> SmokeSamples:
+    """`{"task", "classes", "samples": [{"id", "features", "label", "prediction",
+    "probabilities"?, "probability"?}]}` (contracts.md; written by `mlci evaluate`)."""
+    task, classes, rows = doc["task"], doc.get("classes"), doc["samples"]
+    if task not in TASKS:
+        raise InputError(f"{path}: task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task != "regression" and (not isinstance(classes, list) or len(classes) < 2):
+        raise InputError(f"{path}: a {task} sample file needs 'classes' (a list of labels)")
+    if not rows:
+        raise InputError(f"{path}: 'samples' is empty; re-run `mlci evaluate`")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("features"), dict):
+            raise InputError(f"{path}: samples[{i}] needs 'features' (an object)")
+        if "prediction" not in row:
+            raise InputError(f"{path}: samples[{i}] has no 'prediction'")
+        probs = row.get("probabilities")
+        if probs is not None and (not isinstance(probs, list) or len(probs) != len(classes)):
+            raise InputError(
+                f"{path}: samples[{i}].probabilities must hold one value per class "
+                f"({len(classes or [])} classes)"
+            )
+    rows = rows[:limit]
+    full = all(r.get("probabilities") is not None for r in rows) and task != "regression"
+    positive = all(r.get("probability") is not None for r in rows) and task == "binary"
+    return SmokeSamples(
+        inputs=[r["features"] for r in rows],
+        predictions=[r["prediction"] for r in rows],
+        probabilities=[float(r["probability"]) for r in rows] if positive else None,
+        source=str(path),
+        task=task,
+        classes=classes if task != "regression" else None,
+        class_probabilities=[[float(p) for p in r["probabilities"]] for r in rows]
+        if full
+        else None,
+        ids=[r.get("id") for r in rows],
+        positive_class=doc.get("positive_class"),
+    )
+
+
 def load_samples(path: Path, limit: int) -> SmokeSamples:
-    """Read smoke_samples.json in either layout: columns of lists, or a list of row objects."""
+    """Read smoke_samples.json: the task layout, or (before tasks) columns of lists or a list
+    of row objects."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot read the smoke samples ({e})") from None
     inputs: list[dict[str, Any]]
     probs: list[float] | None
+    ids: list[Any] | None = None
     if isinstance(doc, dict) and isinstance(doc.get("samples"), list):
+        if "task" in doc:
+            return _task_layout(path, doc, limit)
         doc = doc["samples"]  # mlci evaluate: {"run_id", "model_uri", "samples": [rows]}
     if isinstance(doc, dict):
         key = next((k for k in INPUT_KEYS if k in doc), None)
@@ -67,6 +128,7 @@ def load_samples(path: Path, limit: int) -> SmokeSamples:
         inputs = [r[key] for r in doc]
         preds = [r.get("prediction") for r in doc]
         probs = [r["probability"] for r in doc] if "probability" in doc[0] else None
+        ids = [r.get("id") for r in doc][:limit]
     else:
         raise InputError(f"{path}: expected an object or a non-empty list of rows")
     if not inputs or len(inputs) != len(preds) or (probs is not None and len(probs) != len(preds)):
@@ -76,6 +138,7 @@ def load_samples(path: Path, limit: int) -> SmokeSamples:
         predictions=preds[:limit],
         probabilities=None if probs is None else [float(p) for p in probs[:limit]],
         source=str(path),
+        ids=ids,
     )
 
 
@@ -140,19 +203,130 @@ def _predict(base_url: str, rows: list[dict[str, Any]], timeout: float) -> dict[
         raise CheckFailure("predict", f"POST {base_url}/predict returned non-JSON") from None
 
 
-def _positive_index(classes: Any) -> int:
+def _positive_index(classes: Any, positive: Any = None) -> int:
     """Where P(positive class) sits in a row of class probabilities (the last by default)."""
     if isinstance(classes, list):
+        if positive is not None:
+            for i, c in enumerate(classes):
+                if same_label(c, positive):
+                    return i
         for i, c in enumerate(classes):
             if str(c).lower() in ("1", "true", "yes"):
                 return i
     return -1
 
 
+def same_label(a: Any, b: Any) -> bool:
+    """Labels are equal in value and kind: a bool only equals a bool, a string a string, and
+    numbers compare by value (1 == 1.0)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def _sample_name(samples: SmokeSamples, i: int) -> str:
+    ident = samples.ids[i] if samples.ids and i < len(samples.ids) else None
+    return f" (id {ident!r})" if ident is not None else ""
+
+
+def _check_labels(
+    preds: list[Any], samples: SmokeSamples, tolerance: float, near_tie: list[bool]
+) -> None:
+    loose = samples.task is None  # before tasks: 0/1 labels compared as text, as always
+    for i, (got, want) in enumerate(zip(preds, samples.predictions, strict=True)):
+        equal = str(got) == str(want) if loose else same_label(got, want)
+        if not equal and not near_tie[i]:
+            raise CheckFailure(
+                "smoke",
+                f"sample {i}: predicted {got!r}, recorded {want!r}{_sample_name(samples, i)}",
+            )
+
+
+def _check_regression(preds: list[Any], samples: SmokeSamples, tolerance: float) -> float:
+    max_diff = 0.0
+    for i, (got, want) in enumerate(zip(preds, samples.predictions, strict=True)):
+        where = _sample_name(samples, i)
+        if isinstance(got, bool) or not isinstance(got, int | float) or not math.isfinite(got):
+            raise CheckFailure("smoke", f"sample {i}: predicted {got!r}, not a number{where}")
+        diff = abs(float(got) - float(want))
+        max_diff = max(max_diff, diff)
+        bound = tolerance * max(1.0, abs(float(want)))
+        if diff > bound:
+            raise CheckFailure(
+                "smoke",
+                f"sample {i}: predicted {float(got):.6g}, recorded {float(want):.6g}: differs "
+                f"by {diff:.2e} > tolerance {tolerance:g} x max(1, |recorded|) = "
+                f"{bound:.2e}{where}",
+            )
+    return max_diff
+
+
+def _check_class_probabilities(
+    out: dict[str, Any], samples: SmokeSamples, tolerance: float
+) -> float:
+    probs, served = out.get("probabilities"), out.get("classes")
+    recorded = samples.class_probabilities or []
+    if not isinstance(probs, list) or len(probs) != len(recorded):
+        raise CheckFailure("smoke", "/predict returned no class probabilities to compare")
+    classes = samples.classes or []
+    if not isinstance(served, list) or len(served) != len(classes):
+        raise CheckFailure("smoke", f"/predict serves classes {served!r}, recorded {classes!r}")
+    index = []
+    for c in classes:
+        j = next((j for j, s in enumerate(served) if same_label(s, c)), None)
+        if j is None:
+            raise CheckFailure(
+                "smoke", f"/predict serves classes {served!r}, recorded {classes!r} (no {c!r})"
+            )
+        index.append(j)
+    max_diff = 0.0
+    for i, (got, want) in enumerate(zip(probs, recorded, strict=True)):
+        if not isinstance(got, list) or len(got) != len(served):
+            raise CheckFailure("smoke", f"sample {i}: /predict returned {got!r} as probabilities")
+        for c, j, p in zip(classes, index, want, strict=True):
+            diff = abs(float(got[j]) - p)
+            max_diff = max(max_diff, diff)
+            if diff > tolerance:
+                raise CheckFailure(
+                    "smoke",
+                    f"sample {i}: probability of class {c!r} {float(got[j]):.6f} differs from "
+                    f"recorded {p:.6f} by {diff:.2e} > tolerance {tolerance:g}"
+                    f"{_sample_name(samples, i)}",
+                )
+    return max_diff
+
+
+def _check_positive_probability(
+    out: dict[str, Any], samples: SmokeSamples, tolerance: float
+) -> float:
+    probs = out.get("probabilities")
+    recorded = samples.probabilities or []
+    if not isinstance(probs, list) or len(probs) != len(recorded):
+        raise CheckFailure("smoke", "/predict returned no probabilities to compare")
+    positive = _positive_index(out.get("classes"), samples.positive_class)
+    max_diff = 0.0
+    for i, (got, want) in enumerate(zip(probs, recorded, strict=True)):
+        value = got[positive] if isinstance(got, list) else got
+        diff = abs(float(value) - want)
+        max_diff = max(max_diff, diff)
+        if diff > tolerance:
+            raise CheckFailure(
+                "smoke",
+                f"sample {i}: probability {float(value):.6f} differs from recorded "
+                f"{want:.6f} by {diff:.2e} > tolerance {tolerance:g}{_sample_name(samples, i)}",
+            )
+    return max_diff
+
+
 def check_predictions(
     base_url: str, samples: SmokeSamples, tolerance: float, timeout: float
 ) -> dict[str, Any]:
-    """Replay the recorded inputs; labels must match and probabilities agree within tolerance."""
+    """Replay the recorded inputs and compare per task (see the module docstring).
+
+    Returns the sample count, the task and `max_diff` (of the probabilities, or of the
+    predictions for regression; also under its older name `max_probability_diff`)."""
     out = _predict(base_url, samples.inputs, timeout)
     preds = out.get("predictions")
     if not isinstance(preds, list) or len(preds) != len(samples.inputs):
@@ -160,25 +334,36 @@ def check_predictions(
             "smoke",
             f"/predict returned {len(preds or [])} predictions for {len(samples.inputs)} inputs",
         )
-    recorded = samples.probabilities or [None] * len(preds)
-    for i, (got, want, p) in enumerate(zip(preds, samples.predictions, recorded, strict=True)):
-        near_threshold = p is not None and abs(p - 0.5) <= tolerance
-        if str(got) != str(want) and not near_threshold:
-            raise CheckFailure("smoke", f"sample {i}: predicted {got!r}, recorded {want!r}")
-    max_diff = 0.0
-    if samples.probabilities is not None:
-        probs = out.get("probabilities")
-        if not isinstance(probs, list) or len(probs) != len(samples.probabilities):
-            raise CheckFailure("smoke", "/predict returned no probabilities to compare")
-        positive = _positive_index(out.get("classes"))
-        for i, (got, want) in enumerate(zip(probs, samples.probabilities, strict=True)):
-            value = got[positive] if isinstance(got, list) else got
-            diff = abs(float(value) - want)
-            max_diff = max(max_diff, diff)
-            if diff > tolerance:
-                raise CheckFailure(
-                    "smoke",
-                    f"sample {i}: probability {float(value):.6f} differs from recorded "
-                    f"{want:.6f} by {diff:.2e} > tolerance {tolerance:g}",
-                )
-    return {"samples": len(samples.inputs), "max_probability_diff": max_diff}
+    task = samples.task or "binary"
+    if task == "regression":
+        max_diff = _check_regression(preds, samples, tolerance)
+        compared = "predictions"
+    else:
+        if samples.class_probabilities is not None:
+            near_tie = [_margin(p) <= tolerance for p in samples.class_probabilities]
+        elif samples.probabilities is not None:
+            near_tie = [abs(p - 0.5) <= tolerance for p in samples.probabilities]
+        else:
+            near_tie = [False] * len(preds)
+        _check_labels(preds, samples, tolerance, near_tie)
+        if samples.class_probabilities is not None:
+            max_diff = _check_class_probabilities(out, samples, tolerance)
+            compared = "probabilities"
+        elif samples.probabilities is not None:
+            max_diff = _check_positive_probability(out, samples, tolerance)
+            compared = "probabilities"
+        else:
+            max_diff, compared = 0.0, "labels"
+    return {
+        "samples": len(samples.inputs),
+        "task": task,
+        "compared": compared,
+        "max_diff": max_diff,
+        "max_probability_diff": max_diff,
+    }
+
+
+def _margin(probabilities: list[float]) -> float:
+    """The gap between the two most probable classes (a near-tie may flip either way)."""
+    top = sorted(probabilities)[-2:]
+    return top[1] - top[0] if len(top) == 2 else 1.0

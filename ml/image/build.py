@@ -38,6 +38,7 @@ class BuildResult:
     image_id: str
     name: str
     version: str
+    task: str
     runtime: str
     runtime_reason: str
     parity: dict[str, Any] | None
@@ -191,6 +192,7 @@ def build_model_image(
 
     from ml.image.source import load_source, source_url
     from ml.serve.compile import build_bundle
+    from ml.serve.predictor import METADATA_FILE
 
     start = time.monotonic()
     client = docker_client()
@@ -220,10 +222,12 @@ def build_model_image(
                 },
                 sample=src.sample,
                 runtime=runtime,
+                declared=src.declared,
             )
         except ValueError as e:  # --runtime onnx and the model cannot be compiled
             raise CheckFailed(f"{info.name} version {info.version}: {e}") from None
-        progress(f"runtime: {report.runtime} ({report.reason})")
+        task = json.loads((work / "bundle" / METADATA_FILE).read_text())["task"]
+        progress(f"task: {task}; runtime: {report.runtime} ({report.reason})")
         lock = project_file(settings, f"locks/{LOCKS[report.runtime]}")
         wheels = wheelhouse(settings, lock, progress)
         ctx = work / "context"
@@ -235,6 +239,7 @@ def build_model_image(
             run_id=info.run_id,
             tags=info.tags,
             metrics=src.metrics,
+            task=task,
             runtime=report.runtime,
             runtime_reason=report.reason,
             parity_max_diff=report.parity.max_abs_diff if report.parity else None,
@@ -257,6 +262,7 @@ def build_model_image(
         image_id=image_id,
         name=info.name,
         version=info.version,
+        task=task,
         runtime=report.runtime,
         runtime_reason=report.reason,
         parity=asdict(report.parity) if report.parity else None,

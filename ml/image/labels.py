@@ -14,6 +14,7 @@ PREFIX = "org.mlci"
 
 MODEL_NAME = f"{PREFIX}.model.name"
 MODEL_VERSION = f"{PREFIX}.model.version"
+MODEL_TASK = f"{PREFIX}.model.task"
 RUN_ID = f"{PREFIX}.run.id"
 DATASET_VERSION = f"{PREFIX}.dataset.version"
 DATASET_DIGEST = f"{PREFIX}.dataset.digest"
@@ -41,8 +42,10 @@ def lineage_labels(
     parity_max_diff: float | None,
     source_url: str | None,
     created: datetime | None = None,
+    task: str = "binary",
 ) -> dict[str, str]:
-    """All labels of a model image. `tags` are the model version's registry tags."""
+    """All labels of a model image. `tags` are the model version's registry tags; `metrics`
+    are the run's, whatever the task's metric names are (roc_auc..., f1_macro..., rmse...)."""
     from ml.registry import tags as T
 
     commit = tags.get(T.GIT_COMMIT, "")
@@ -56,6 +59,7 @@ def lineage_labels(
         ROLE: "model",
         MODEL_NAME: name,
         MODEL_VERSION: str(version),
+        MODEL_TASK: task,
         RUN_ID: run_id or "",
         DATASET_VERSION: tags.get(T.DATASET_VERSION, ""),
         DATASET_DIGEST: tags.get(T.DATASET_DIGEST, ""),

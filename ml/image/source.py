@@ -29,6 +29,14 @@ class ModelSource:
     metrics: dict[str, float]
     sample: Any  # pandas DataFrame of real rows for the ONNX parity check, or None
     sample_origin: str
+    declared: dict[str, Any] | None = None  # the MLmodel's `metadata.mlci` (task, classes...)
+
+
+def _declared_task(model_dir: Path) -> dict[str, Any] | None:
+    """What training recorded about the task (`metadata: {mlci: {task, classes, ...}}`)."""
+    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}
+    declared = (mlmodel.get("metadata") or {}).get("mlci")
+    return declared if isinstance(declared, dict) else None
 
 
 def _signature_inputs(model_dir: Path) -> list[dict[str, Any]]:
@@ -80,19 +88,19 @@ def load_source(
     settings: Settings, name: str | None, version: str | int, work_dir: Path
 ) -> ModelSource:
     """Fetch version `version` of `name` (default: the configured model) into `work_dir`."""
-    from ml.train.serialization import load_pipeline
+    from ml.registry.serialization import load_pipeline, trusted_types
 
     registry = ModelRegistry(settings)
     info = registry.get_version(name, version)
     model_dir = registry.download_model(info.name, info.version, work_dir / "mlflow-model")
-    model = load_pipeline(model_dir)
+    model = load_pipeline(model_dir, trusted_types(settings))  # + the project's own types
     inputs = _signature_inputs(model_dir)
     metrics: dict[str, float] = {}
     if info.run_id:
         with mlflow_errors(registry.uri, f"run {info.run_id}"):
             metrics = dict(registry.client.get_run(info.run_id).data.metrics)
     sample, origin = _sample(settings, info, model_dir, [c["name"] for c in inputs])
-    return ModelSource(info, model, inputs, metrics, sample, origin)
+    return ModelSource(info, model, inputs, metrics, sample, origin, _declared_task(model_dir))
 
 
 def source_url(settings: Settings) -> str:

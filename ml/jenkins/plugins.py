@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,3 +40,52 @@ def compare(pinned: dict[str, str], installed: dict[str, str]) -> list[PluginDri
         for name, version in sorted(pinned.items())
         if installed.get(name) != version
     ]
+
+
+@dataclass(frozen=True)
+class PluginPin:
+    """One line of the plugin list with its recorded requirement: `name:version  # core>=X
+    checked=<repository>@<tag> (<commit>)`."""
+
+    name: str
+    version: str
+    required_core: str | None  # the plugin's `jenkins.version` at its release tag
+    checked: str | None  # where that was read
+
+
+_PIN_NOTE = re.compile(r"core>=(?P<core>\d+(?:\.\d+)*)(?:\s+checked=(?P<checked>.+))?")
+
+
+def read_plugin_pins(path: Path) -> list[PluginPin]:
+    """The pins of `path` with the core version each needs (None when the line records none)."""
+    versions = read_plugins_file(path)
+    pins = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line, _, note = raw.partition("#")
+        name = line.partition(":")[0].strip()
+        if not name:
+            continue
+        m = _PIN_NOTE.search(note)
+        pins.append(
+            PluginPin(
+                name,
+                versions[name],
+                m.group("core") if m else None,
+                (m.group("checked") or "").strip() or None if m else None,
+            )
+        )
+    return pins
+
+
+def core_version_key(version: str) -> tuple[int, ...]:
+    """`2.568.2` -> (2, 568, 2), for comparing Jenkins core versions."""
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        raise InputError(f"not a Jenkins core version: {version!r}") from None
+
+
+def too_new_for(core: str, pins: list[PluginPin]) -> list[PluginPin]:
+    """The pins whose recorded required core is newer than `core`."""
+    have = core_version_key(core)
+    return [p for p in pins if p.required_core and core_version_key(p.required_core) > have]

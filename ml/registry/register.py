@@ -8,6 +8,7 @@ from ml.config import Settings
 from ml.errors import GateFailed, InputError
 from ml.registry import tags as T
 from ml.registry.client import ModelRegistry, ModelVersionInfo, utc_now
+from ml.registry.runs import read_record
 from ml.registry.tracking import connect, mlflow_errors
 
 
@@ -27,8 +28,6 @@ def register_run(
     (a retried Jenkins stage does not create duplicates). `build_url` (the CI build) is kept
     as the version's `ci.build_url` tag.
     """
-    from ml.train.record import read_record
-
     if run_id is None:
         run_id = read_record(settings).run_id
     connect(settings)

@@ -48,6 +48,7 @@ CI_BUILD_URL = "ci.build_url"  # the CI build that registered the version (its p
 IMAGE_REF = "image.ref"
 IMAGE_DIGEST = "image.digest"
 LOCK_HASH = "env.lock_hash"
+MODEL_TASK = "model.task"  # binary | multiclass | regression (run tag and version tag)
 PROMOTED_BY = "promoted.by"  # who last moved `champion` to this version
 PROMOTED_AT = "promoted.at"
 
@@ -57,7 +58,9 @@ RUN_DATASET_PATH = "dataset.path"
 RUN_SPLIT_TEST_IDS = "split.test_ids_sha256"  # sha256 of the held-out IDs, in split order
 RUN_MODEL_URI = "mlci.model_uri"
 RUN_STAGE = "mlci.stage"
+RUN_LABELS = "mlci.labels"  # JSON {"classes": [...], "positive_class": ...} of a classifier
 RUN_TAGS_FROM_TRAINING = (
+    MODEL_TASK,
     GIT_COMMIT,
     GIT_BRANCH,
     GIT_DIRTY,

@@ -3,8 +3,11 @@
 Endpoints:
     GET  /health        liveness: the process answers
     GET  /ready         readiness: the model is loaded and has scored a warm-up row
-    GET  /metadata      model name/version, run id, git commit, dataset, metrics, approval, runtime
-    POST /predict       records -> predictions, class probabilities
+    GET  /metadata      model name/version, run id, git commit, dataset, metrics, approval, runtime,
+                        task, classes, positive class
+    POST /predict       records -> predictions (labels in the user's values, or numbers for
+                        regression), class probabilities and the class list (classifiers
+                        with predict_proba)
     POST /invocations   the MLflow scoring protocol (dataframe_split, dataframe_records,
                         instances, inputs) -> {"predictions": [...]}, so MLflow clients work
     GET  /metrics       Prometheus text, summed over all worker processes
@@ -257,8 +260,8 @@ class ServingApp:
                 'request body must be a list of records or {"records": [...]}', field="body"
             )
         result = self._score(columns)
-        body = {"predictions": result.labels}
-        if result.probabilities is not None:
+        body: dict[str, Any] = {"predictions": result.labels}
+        if result.probabilities is not None:  # classification with predict_proba
             body["probabilities"] = result.probabilities
             body["classes"] = self.model.classes
         return 200, _dumps(body), n

@@ -1,8 +1,12 @@
 """Turn a fitted scikit-learn model into a serving bundle, compiled to ONNX when that is safe.
 
-The ONNX graph is accepted only when it reproduces scikit-learn's class probabilities on real
-rows (the parity check); otherwise the bundle carries the scikit-learn model itself and says
-why in metadata.json. This runs at image build time on the host, never in the serving image.
+The ONNX graph is accepted only when it reproduces scikit-learn on real rows (the parity check):
+classification labels must be the same on every row (a row whose two most probable classes are
+within the tolerance of each other is a near-tie and may go either way) and class probabilities
+within PROBA_TOLERANCE; regression predictions within PROBA_TOLERANCE x max(1, |prediction|)
+(absolute for small targets, relative for large ones). Otherwise the bundle carries the
+scikit-learn model itself and says why in metadata.json. This runs at image build time on the
+host, never in the serving image.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.serve.predictor import METADATA_FILE, ONNX_FILE, SKLEARN_FILE, OnnxPredictor
+from ml.serve.predictor import (
+    METADATA_FILE,
+    ONNX_FILE,
+    SKLEARN_FILE,
+    TASKS,
+    OnnxPredictor,
+    TaskSpec,
+)
 from ml.serve.schema import InputSchema
 
 PARITY_ROWS = 2000
@@ -29,11 +40,19 @@ PROBA_TOLERANCE = 1e-4  # float32 trees vs float64 scikit-learn: observed ~4e-7
 
 @dataclass
 class ParityReport:
+    """ONNX vs scikit-learn on `rows` rows. `compared`: probabilities, labels (a classifier
+    without predict_proba) or values (regression). `max_abs_diff`: of probabilities or values;
+    `max_rel_diff`: regression, |d| / max(1, |value|), the figure held to `tolerance`."""
+
     rows: int
     max_abs_diff: float
-    label_agreement: float
+    label_agreement: float | None
     tolerance: float
     passed: bool
+    compared: str = "probabilities"
+    max_rel_diff: float | None = None
+    near_ties: int = 0
+    label_mismatches: int = 0
 
 
 @dataclass
@@ -106,7 +125,45 @@ def _string_imputers_on_empty(model: Any) -> Any:
     return clone
 
 
-def to_onnx(model: Any, schema: InputSchema) -> bytes:
+def _native(value: Any) -> Any:
+    """A numpy scalar as the JSON-native Python value (np.str_ -> str, np.int64 -> int...)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def resolve_task(model: Any, declared: dict[str, Any] | None = None) -> TaskSpec:
+    """The task from the model's `mlci` metadata (contracts.md), checked against the estimator;
+    inferred from it (is_classifier, classes_) for models logged before tasks existed."""
+    from sklearn.base import is_classifier
+
+    declared = declared or {}
+    classifier = is_classifier(model) or hasattr(model, "classes_")
+    classes = [_native(c) for c in np.asarray(model.classes_).tolist()] if classifier else None
+    task = declared.get("task")
+    if task is None:
+        task = "regression" if classes is None else "binary" if len(classes) == 2 else "multiclass"
+    if task not in TASKS:
+        raise ValueError(f"model metadata: task must be one of {', '.join(TASKS)}, got {task!r}")
+    if (task == "regression") == classifier:
+        kind = "a classifier" if classifier else "not a classifier"
+        raise ValueError(f"model metadata says task {task!r} but the fitted model is {kind}")
+    if task == "binary" and len(classes) != 2:
+        raise ValueError(f"task 'binary' but the model has {len(classes)} classes: {classes}")
+    meta_classes = declared.get("classes")
+    if classes is not None and meta_classes is not None and meta_classes != classes:
+        raise ValueError(
+            f"model metadata lists classes {meta_classes} but the fitted model has {classes}"
+        )
+    positive = None
+    if task == "binary":
+        positive = declared.get("positive_class")
+        if positive is None:
+            positive = classes[1]  # scikit-learn's convention: predict_proba[:, 1]
+        elif positive not in classes:
+            raise ValueError(f"positive_class {positive!r} is not among the classes {classes}")
+    return TaskSpec(task, classes, positive, classifier and hasattr(model, "predict_proba"))
+
+
+def to_onnx(model: Any, schema: InputSchema, task: TaskSpec | None = None) -> bytes:
     """Convert with one [N, 1] input per signature column; probabilities as a plain tensor."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -118,7 +175,13 @@ def to_onnx(model: Any, schema: InputSchema) -> bytes:
         for c in schema.columns
     ]
     final = model.steps[-1][1] if hasattr(model, "steps") else model
-    options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
+    probabilities = task.probabilities if task else hasattr(final, "predict_proba")
+    classifier = task.is_classifier if task else probabilities
+    options = None
+    if probabilities:
+        options = {id(final): {"zipmap": False}}
+    elif classifier:  # else skl2onnx's Pipeline parser asks for zipmap, which it then refuses
+        options = {id(final): {"nocl": False}}
     from ml.serve.hgb_onnx import registered
 
     with _protobuf_bool_shim(), registered():
@@ -148,20 +211,66 @@ def check_parity(
     schema: InputSchema,
     sample: pd.DataFrame,
     tolerance: float = PROBA_TOLERANCE,
+    task: TaskSpec | None = None,
 ) -> ParityReport:
     """Score `sample` with scikit-learn and with the ONNX graph (through the serving code path)."""
+    task = task or resolve_task(model)
     sample = sample.head(PARITY_ROWS)
-    expected = np.asarray(model.predict_proba(sample[schema.names]))
-    got = OnnxPredictor(onnx_path, schema).predict(_columns(sample, schema))
-    diff = float(np.max(np.abs(expected - np.asarray(got.probabilities, dtype=np.float64))))
-    sk_labels = np.asarray(model.classes_)[expected.argmax(axis=1)]
-    agreement = float(np.mean(sk_labels == np.asarray(got.labels)))
+    X = sample[schema.names]
+    got = OnnxPredictor(onnx_path, schema, task).predict(_columns(sample, schema))
+    if not task.is_classifier:
+        expected = np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
+        values = np.asarray(got.labels, dtype=np.float64)
+        diff = np.abs(values - expected)
+        rel = diff / np.maximum(1.0, np.abs(expected))
+        worst = float(np.max(rel)) if len(rel) else 0.0
+        return ParityReport(
+            rows=len(sample),
+            max_abs_diff=float(np.max(diff)) if len(diff) else 0.0,
+            label_agreement=None,
+            tolerance=tolerance,
+            passed=bool(np.all(np.isfinite(values))) and worst <= tolerance,
+            compared="values",
+            max_rel_diff=worst,
+        )
+    sk_labels = [_native(v) for v in np.asarray(model.predict(X)).tolist()]
+    same = np.array(
+        [a == b and type(a) is type(b) for a, b in zip(sk_labels, got.labels, strict=True)]
+    )
+    ties = np.zeros(len(same), dtype=bool)
+    diff = 0.0
+    if task.probabilities and got.probabilities is not None:
+        expected = np.asarray(model.predict_proba(X), dtype=np.float64)
+        diff = float(np.max(np.abs(expected - np.asarray(got.probabilities, dtype=np.float64))))
+        top2 = np.sort(expected, axis=1)[:, -2:]
+        ties = (top2[:, 1] - top2[:, 0]) <= tolerance
+    mismatches = int(np.sum(~same & ~ties))
     return ParityReport(
         rows=len(sample),
         max_abs_diff=diff,
-        label_agreement=agreement,
+        label_agreement=float(np.mean(same)) if len(same) else 1.0,
         tolerance=tolerance,
-        passed=diff <= tolerance,
+        passed=diff <= tolerance and mismatches == 0,
+        compared="probabilities" if task.probabilities else "labels",
+        near_ties=int(np.sum(ties)),
+        label_mismatches=mismatches,
+    )
+
+
+def _parity_failure(parity: ParityReport) -> str:
+    if parity.label_mismatches:
+        return (
+            f"ONNX parity failed: {parity.label_mismatches} of {parity.rows} rows get another "
+            "label than scikit-learn"
+        )
+    if parity.compared == "values":
+        return (
+            f"ONNX parity failed: max |y_onnx - y_sklearn| / max(1, |y_sklearn|) = "
+            f"{parity.max_rel_diff:.2e} > {parity.tolerance:.0e}"
+        )
+    return (
+        f"ONNX parity failed: max |p_onnx - p_sklearn| = "
+        f"{parity.max_abs_diff:.2e} > {parity.tolerance:.0e}"
     )
 
 
@@ -189,14 +298,17 @@ def build_bundle(
     metadata: dict[str, Any],
     sample: pd.DataFrame | None,
     runtime: str = "auto",
+    declared: dict[str, Any] | None = None,
 ) -> BundleReport:
     """Write metadata.json plus model.onnx (fast path) or model.joblib (fallback) to `out_dir`.
 
     runtime: `auto` (ONNX if conversion and parity succeed), `onnx` (fail otherwise) or
-    `sklearn` (skip compilation).
+    `sklearn` (skip compilation). `declared`: the model's `mlci` metadata (task, classes,
+    positive_class), else the task is inferred from the estimator.
     """
     start = time.monotonic()
     schema = InputSchema.from_json(inputs)
+    task = resolve_task(model, declared)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -204,7 +316,7 @@ def build_bundle(
     if runtime in ("auto", "onnx"):
         onnx_path = out_dir / ONNX_FILE
         try:
-            onnx_path.write_bytes(to_onnx(model, schema))
+            onnx_path.write_bytes(to_onnx(model, schema, task))
         except Exception as e:
             reason = f"skl2onnx could not convert the model: {type(e).__name__}: {str(e)[:300]}"
             report = BundleReport("sklearn", reason)
@@ -212,16 +324,16 @@ def build_bundle(
             if sample is None or sample.empty:
                 report = BundleReport("sklearn", "no sample rows to verify ONNX parity against")
             else:
-                parity = check_parity(model, onnx_path, schema, sample)
-                if parity.passed:
-                    report = BundleReport("onnx", "converted; parity check passed", parity)
+                try:
+                    parity = check_parity(model, onnx_path, schema, sample, task=task)
+                except Exception as e:  # the graph loads but cannot score the rows
+                    reason = f"ONNX graph failed on the sample rows: {type(e).__name__}: {e}"
+                    report = BundleReport("sklearn", reason[:400])
                 else:
-                    report = BundleReport(
-                        "sklearn",
-                        f"ONNX parity failed: max |p_onnx - p_sklearn| = "
-                        f"{parity.max_abs_diff:.2e} > {parity.tolerance:.0e}",
-                        parity,
-                    )
+                    if parity.passed:
+                        report = BundleReport("onnx", "converted; parity check passed", parity)
+                    else:
+                        report = BundleReport("sklearn", _parity_failure(parity), parity)
         if report.runtime != "onnx":
             onnx_path.unlink(missing_ok=True)
             if runtime == "onnx":
@@ -232,7 +344,6 @@ def build_bundle(
         import joblib
 
         joblib.dump(model, out_dir / SKLEARN_FILE)
-    classes = getattr(model, "classes_", None)
     doc = {
         **metadata,
         "runtime": {
@@ -241,7 +352,10 @@ def build_bundle(
             "parity": asdict(report.parity) if report.parity else None,
         },
         "inputs": schema.to_json(),
-        "classes": np.asarray(classes).tolist() if classes is not None else None,
+        "task": task.task,
+        "classes": task.classes,
+        "positive_class": task.positive_class,
+        "probabilities": task.probabilities,
         "input_example": _example(sample, schema),
     }
     (out_dir / METADATA_FILE).write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))

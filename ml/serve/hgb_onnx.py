@@ -1,12 +1,13 @@
-"""An ONNX converter for HistGradientBoostingClassifier that handles categorical splits.
+"""ONNX converters for HistGradientBoosting{Classifier,Regressor} that handle categorical splits.
 
 skl2onnx's own converter treats categorical splits as numeric thresholds and ignores the
 estimator's internal reordering of categorical features, so its graph disagrees with
 scikit-learn (the parity check catches it: max |dp| ~ 0.96 on mlci's default pipeline). Here
 each categorical split becomes a numeric split on an indicator column "value is in the left
 set" computed in the graph (Equal/Or on the few known categories), so the standard ONNX
-TreeEnsembleRegressor can evaluate the trees exactly; scores go through the same link function
-(sigmoid or softmax) as scikit-learn. Registered with skl2onnx only for one conversion.
+TreeEnsembleRegressor can evaluate the trees exactly; raw scores go through the same inverse
+link as scikit-learn: sigmoid (binary), softmax (multiclass), identity or exp (regression:
+squared/absolute error, quantile; poisson, gamma). Registered with skl2onnx for one conversion.
 """
 
 from __future__ import annotations
@@ -45,25 +46,31 @@ def _float32_leq_threshold(thr: float) -> float:
     return float(np.float32(thr))
 
 
-def convert_hgb_classifier(scope: Any, operator: Any, container: Any) -> None:
-    """skl2onnx converter: operator.inputs[0] is the float feature matrix [N, F]."""
-    from onnx import TensorProto
-    from onnx.helper import make_tensor
+class _Graph:
+    """Unique names and constants of one conversion."""
 
-    clf = operator.raw_operator
-    X = operator.inputs[0].full_name
-    remap, known = _categorical_layout(clf)
-    n_features = len(remap)
-    classes = np.asarray(clf.classes_)
-    k = clf.n_trees_per_iteration_
+    def __init__(self, scope: Any, container: Any) -> None:
+        self.scope = scope
+        self.container = container
 
-    def name(hint: str) -> str:
-        return scope.get_unique_variable_name(hint)
+    def name(self, hint: str) -> str:
+        return self.scope.get_unique_variable_name(hint)
 
-    def const(hint: str, value: np.ndarray, dtype: int) -> str:
-        n = name(hint)
-        container.add_initializer(n, dtype, list(value.shape), value.ravel().tolist())
+    def const(self, hint: str, value: np.ndarray, dtype: int) -> str:
+        n = self.name(hint)
+        self.container.add_initializer(n, dtype, list(value.shape), value.ravel().tolist())
         return n
+
+
+def _raw_scores(g: _Graph, est: Any, X: str) -> tuple[str, int]:
+    """The ensemble's raw scores [N, k] (before the inverse link) and k."""
+    from onnx import TensorProto
+
+    container = g.container
+    name, const = g.name, g.const
+    remap, known = _categorical_layout(est)
+    n_features = len(remap)
+    k = est.n_trees_per_iteration_
 
     indicators: list[str] = []
     indicator_of: dict[tuple[int, tuple[int, ...], bool], int] = {}
@@ -132,7 +139,7 @@ def convert_hgb_classifier(scope: Any, operator: Any, container: Any) -> None:
         )
     }
     tree_id = 0
-    for iteration in clf._predictors:
+    for iteration in est._predictors:
         for target, predictor in enumerate(iteration):
             bitsets = predictor.raw_left_cat_bitsets
             for i, node in enumerate(predictor.nodes):
@@ -193,9 +200,23 @@ def convert_hgb_classifier(scope: Any, operator: Any, container: Any) -> None:
         n_targets=k,
         post_transform="NONE",
         aggregate_function="SUM",
-        base_values=[float(v) for v in np.ravel(clf._baseline_prediction)],
+        base_values=[float(v) for v in np.ravel(est._baseline_prediction)],
         **attrs,
     )
+    return raw, k
+
+
+def convert_hgb_classifier(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx converter: operator.inputs[0] is the float feature matrix [N, F]; outputs are
+    the label [N] and the class probabilities [N, n_classes]."""
+    from onnx import TensorProto
+    from onnx.helper import make_tensor
+
+    g = _Graph(scope, container)
+    name, const = g.name, g.const
+    clf = operator.raw_operator
+    classes = np.asarray(clf.classes_)
+    raw, k = _raw_scores(g, clf, operator.inputs[0].full_name)
     proba = operator.outputs[1].full_name
     if k == 1:
         p1 = name("p1")
@@ -212,13 +233,12 @@ def convert_hgb_classifier(scope: Any, operator: Any, container: Any) -> None:
         container.add_node("Softmax", [raw], [proba], axis=1, name=name("Softmax"))
     idx = name("argmax")
     container.add_node("ArgMax", [proba], [idx], axis=1, keepdims=0, name=name("ArgMax"))
-    if classes.dtype.kind in "iu":
-        table = name("classes")
+    table = name("classes")
+    if classes.dtype.kind in "iub":  # integer and boolean labels: an int64 label tensor
         container.add_initializer(
             table, TensorProto.INT64, [len(classes)], classes.astype(np.int64).tolist()
         )
     else:
-        table = name("classes")
         container.initializers.append(
             make_tensor(
                 table, TensorProto.STRING, [len(classes)], [str(c).encode() for c in classes]
@@ -229,31 +249,65 @@ def convert_hgb_classifier(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
+def convert_hgb_regressor(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx converter: the prediction [N, 1] through the loss's inverse link."""
+    g = _Graph(scope, container)
+    reg = operator.raw_operator
+    link = type(reg._loss.link).__name__
+    if link not in ("IdentityLink", "LogLink"):
+        raise NotImplementedError(f"HistGradientBoostingRegressor with link {link}")
+    raw, _ = _raw_scores(g, reg, operator.inputs[0].full_name)
+    out = operator.outputs[0].full_name
+    if link == "LogLink":
+        container.add_node("Exp", [raw], [out], name=g.name("Exp"))
+    else:
+        container.add_node("Identity", [raw], [out], name=g.name("Identity"))
+
+
 @contextlib.contextmanager
-def registered() -> Iterator[None]:
-    """Use this converter for HistGradientBoostingClassifier during one conversion."""
+def _swap(est_cls: type, alias: str, shape: Any, converter: Any, options: Any) -> Iterator[None]:
     from skl2onnx import update_registered_converter
     from skl2onnx._supported_operators import sklearn_operator_name_map
     from skl2onnx.common._registration import _converter_pool, _shape_calculator_pool
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
-    from sklearn.ensemble import HistGradientBoostingClassifier
 
-    alias = sklearn_operator_name_map.get(HistGradientBoostingClassifier)
-    saved = (alias, _converter_pool.get(alias), _shape_calculator_pool.get(alias))
-    update_registered_converter(
-        HistGradientBoostingClassifier,
-        "MlciHistGradientBoostingClassifier",
-        calculate_linear_classifier_output_shapes,
-        convert_hgb_classifier,
-        options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
-    )
+    old = sklearn_operator_name_map.get(est_cls)
+    saved = (old, _converter_pool.get(old), _shape_calculator_pool.get(old))
+    update_registered_converter(est_cls, alias, shape, converter, options=options)
     try:
         yield
     finally:
-        alias, conv, shape = saved
-        if alias is not None:
-            sklearn_operator_name_map[HistGradientBoostingClassifier] = alias
+        old, conv, calc = saved
+        if old is not None:
+            sklearn_operator_name_map[est_cls] = old
             if conv is not None:
-                _converter_pool[alias] = conv
-            if shape is not None:
-                _shape_calculator_pool[alias] = shape
+                _converter_pool[old] = conv
+            if calc is not None:
+                _shape_calculator_pool[old] = calc
+
+
+@contextlib.contextmanager
+def registered() -> Iterator[None]:
+    """Use these converters for HistGradientBoosting* during one conversion."""
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    with (
+        _swap(
+            HistGradientBoostingClassifier,
+            "MlciHistGradientBoostingClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_hgb_classifier,
+            {"zipmap": [True, False, "columns"], "nocl": [True, False]},
+        ),
+        _swap(
+            HistGradientBoostingRegressor,
+            "MlciHistGradientBoostingRegressor",
+            calculate_linear_regressor_output_shapes,
+            convert_hgb_regressor,
+            None,
+        ),
+    ):
+        yield

@@ -54,6 +54,7 @@ def test_approve_signs_the_facts_with_a_key_made_on_first_use(laptop, tmp_path):
     }
     secret = "".join(key.read_text().splitlines()[1:-1])
     assert all(secret not in value for value in tags.values())
+    assert secret not in first.output and "PRIVATE KEY" not in first.output
     # second approval: same key, no first-use note
     v2 = laptop.new_version()
     again = approve(laptop, v2)

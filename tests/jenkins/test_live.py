@@ -111,10 +111,11 @@ def test_live_apply_build_approve_lint_credentials(live: str, monkeypatch):
     canary = "canary-" + secrets.token_hex(8)
     monkeypatch.setenv("MLCI_REGISTRY_USER", "robot")
     monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", canary)
-    creds = mlci("jenkins", "credentials", "apply")
+    # The scratch folder has no release/ sub-folder: put the credential in the folder itself.
+    creds = mlci("jenkins", "credentials", "apply", "--store", live)
     assert creds.exit_code == 0, creds.output
     assert "created: mlci-registry" in creds.output and canary not in creds.output
-    again = mlci("jenkins", "credentials", "apply")
+    again = mlci("jenkins", "credentials", "apply", "--store", live)
     assert "updated: mlci-registry" in again.output and canary not in again.output
 
 

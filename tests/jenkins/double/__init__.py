@@ -44,8 +44,9 @@ What it does NOT model (differences from a real controller):
   their arguments, or Groovy syntax errors beyond brace balance.
 - Stored config.xml is returned as posted (plus an XML declaration); Jenkins re-serialises it,
   adding defaults and `plugin="…"` attributes.
-- No views, nodes, agents, executors limits, quiet periods, SCM polling, artifacts content,
-  test reports, matrix authorisation per item, user API to mint tokens, or LeftItem expiry.
+- No views, agents or executor limits (casc.py only records the nodes JCasC defines), quiet
+  periods, SCM polling, artifacts content, test reports, matrix authorisation per item, user
+  API to mint tokens, or LeftItem expiry.
 - Permissions are three fixed roles rather than a matrix; admins may answer any input.
 - Fault injection (`inject`, `slow`) stands in for proxies and overloaded controllers.
 - Header values outside Latin-1 (the ‘quotes’ in `X-Error`) are sent as UTF-8 bytes.
@@ -58,8 +59,9 @@ Layout (one module per area; `JenkinsDouble` in server.py combines the mixins):
 common.py (constants, replies, users, `tree=`), jobs.py (items, createItem, config.xml, job
 JSON), queue.py (build/buildWithParameters, queue items, indexing), builds.py (scripted builds,
 logs, wfapi, stop), inputs.py (input Id, pending actions, proceed/abort), credentials.py
-(credential stores), linter.py (declarative linter), declarative.py (what Declarative writes
-into config.xml), server.py (HTTP, auth, crumbs, routing).
+(credential stores), casc.py (a JCasC apply: global store replacement, nodes, global env),
+linter.py (declarative linter), declarative.py (what Declarative writes into config.xml),
+server.py (HTTP, auth, crumbs, routing).
 To extend it, add a module with a mixin and hook it into `JenkinsDouble` in server.py.
 """
 

@@ -30,6 +30,7 @@ CRED_TYPES = {USERPASS: "Username with password", STRING_CRED: "Secret text"}
 
 ROLES = {
     "viewer": {"Overall/Read", "Job/Read"},
+    "builder": {"Overall/Read", "Job/Read", "Job/Build"},  # casc.yaml's `authenticated`
     "developer": {"Overall/Read", "Job/Read", "Job/Build", "Job/Cancel"},
     "admin": {
         "Overall/Read",

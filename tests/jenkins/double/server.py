@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.jenkins.double.approvers import ApproversMixin
 from tests.jenkins.double.builds import Build, BuildScript, BuildsMixin
+from tests.jenkins.double.casc import CascMixin, CascState
 from tests.jenkins.double.common import (
     ROLES,
     VERSION,
@@ -76,6 +77,7 @@ class JenkinsDouble(
     CredentialsMixin,
     LinterMixin,
     DeclarativeMixin,
+    CascMixin,
 ):
     """The controller double. `start()` returns its URL; `stop()` shuts it down."""
 
@@ -92,6 +94,7 @@ class JenkinsDouble(
         self.declarations: dict[str, tuple[str, dict[str, str]]] = {}  # job -> Jenkinsfile, env
         self.branches: dict[str, list[str]] = {}
         self.plugins: dict[str, str] = {}
+        self.casc = CascState()
         self.requests: list[tuple[str, str, int]] = []
         self.injections: list[Injection] = []
         self.delays: list[tuple[str, float]] = []
