@@ -29,9 +29,11 @@ from typing import Protocol
 from ml.config import Settings
 from ml.errors import InputError
 from ml.session import Session
+from ml.stages import local_names, local_stages
 
-# `test` (the project's own model tests, `mlci model test`) runs only when evaluate.tests is set.
-STAGES = ("test", "validate", "train", "evaluate", "register")
+# The stages and their order come from ml/stages.py, the one list every CI engine follows
+# (`test`, the project's own model tests, runs only when evaluate.tests is set).
+STAGES = local_names()
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,9 @@ def plan(
 ) -> tuple[list[Stage], list[str]]:
     """The stages from `start` to `stop` (inclusive) and the names of those left out.
 
-    `test` is a stage only when evaluate.tests names a folder of model tests."""
-    present = [n for n in STAGES if n != "test" or settings.evaluate.tests is not None]
+    A stage of ml/stages.py with an `optional` setting (the model tests: evaluate.tests) is
+    one only when that setting is set."""
+    present = [s.local for s in local_stages() if s.local and _is_set(settings, s.optional)]
     for label, value in (("--from", start), ("--to", stop)):
         if value is not None and value not in present:
             raise InputError(f"{label} {value}: unknown stage (stages: {', '.join(present)})")
@@ -160,15 +163,19 @@ def plan(
         from ml.data.dataset import resolve_dataset
 
         data_args = (str(resolve_dataset(settings, dataset).path),)
-    argv = {
-        "test": ("model", "test"),
-        "validate": ("data", "validate", *data_args),
-        "train": ("train", *(("--dataset", *data_args) if data_args else ())),
-        "evaluate": ("evaluate",),
-        "register": ("model", "register"),
-    }
+    argv = {s.local: s.commands[0] for s in local_stages() if s.local}
+    argv["validate"] = (*argv["validate"], *data_args)
+    argv["train"] = (*argv["train"], *(("--dataset", *data_args) if data_args else ()))
     chosen = [Stage(n, argv[n]) for n in present[i : j + 1]]
     return chosen, [n for n in present if n not in present[i : j + 1]]
+
+
+def _is_set(settings: Settings, dotted: str | None) -> bool:
+    """Whether the setting a stage needs (ml/stages.py `optional`, e.g. evaluate.tests) is set."""
+    node: object = settings
+    for part in (dotted or "").split(".") if dotted else ():
+        node = getattr(node, part, None)
+    return node is not None
 
 
 def _quietly(fn: Callable[[], object]) -> None:

@@ -30,4 +30,8 @@ if [ -f scripts/groovy-lint.sh ]; then
   echo "lint: npm-groovy-lint (Jenkinsfiles)" >&2
   scripts/groovy-lint.sh
 fi
+if compgen -G ".github/workflows/*.yml" >/dev/null; then
+  echo "lint: actionlint (GitHub workflows)" >&2
+  scripts/actionlint.sh
+fi
 echo "lint: all clean" >&2

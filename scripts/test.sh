@@ -25,6 +25,15 @@ if ! scripts/install-chromium.sh; then
   echo "test.sh: no Chromium; the report's browser tests will skip (CI would fail)" >&2
 fi
 
+# rsync and the pinned gitlab-ci-local for the executed GitLab pipeline (tests/ci).
+if ! { scripts/install-rsync.sh && scripts/gitlab-ci-local.sh --install-only >/dev/null; }; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "test.sh: rsync or gitlab-ci-local could not be installed, and CI=true requires them" >&2
+    exit 1
+  fi
+  echo "test.sh: no gitlab-ci-local; tests/ci/test_gitlab_local.py will skip (CI would fail)" >&2
+fi
+
 # Debian's docker-compose (v1) checks jenkins/compose.yaml (tests/jenkins/test_controller.py).
 if ! command -v docker-compose >/dev/null && [ "$(id -u)" -eq 0 ]; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
