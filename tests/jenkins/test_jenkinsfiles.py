@@ -27,6 +27,7 @@ from ml.jenkins.jobs import (
     JENKINS_CREDENTIALS_ID,
     MLFLOW_CREDENTIALS_ID,
     REGISTRY_CREDENTIALS_ID,
+    STATE_CREDENTIALS_ID,
 )
 from ml.registry import tags
 from tests.conftest import REPO
@@ -535,7 +536,12 @@ def test_credential_ids_match_casc_and_the_cli():
     ids = set()
     for path in ALL:
         ids |= set(re.findall(r"credentialsId: '([\w-]+)'", path.read_text()))
-    known = {REGISTRY_CREDENTIALS_ID, MLFLOW_CREDENTIALS_ID, JENKINS_CREDENTIALS_ID}
+    known = {
+        REGISTRY_CREDENTIALS_ID,
+        MLFLOW_CREDENTIALS_ID,
+        JENKINS_CREDENTIALS_ID,
+        STATE_CREDENTIALS_ID,
+    }
     assert ids and ids <= known
     # casc.yaml manages no credentials (a JCasC apply replaces the whole global store);
     # `mlci jenkins credentials apply` creates these ids (tests/jenkins/test_credentials.py).
@@ -799,3 +805,38 @@ def test_every_mlflow_step_binds_the_mlflow_credential(path: Path):
     assert seen
     # the tracking URI is the controller's global env (casc.yaml), never set in a pipeline
     assert "MLCI_MLFLOW__TRACKING_URI" not in code(path)
+
+
+# mlci commands that move an alias, take a lock or read/write the deploy history (ml/state/):
+# with state.url (the team PostgreSQL) they need its password, bound as mlci-state.
+STATE_COMMANDS = {
+    ("model", "register"),
+    ("model", "approve"),
+    ("model", "promote"),
+    ("deploy", "staging"),
+    ("deploy", "production"),
+    ("deploy", "rollback"),
+    ("deploy", "status"),
+}
+
+
+@pytest.mark.parametrize("path", [TRAINING, DEPLOY], ids=lambda p: p.name)
+def test_every_shared_state_step_binds_the_state_credential(path: Path):
+    """Without it a team's deploy (history and lock in PostgreSQL) fails on a real controller."""
+    _, src = parse(path)
+    fn = function(path, "stateCredentials")
+    helper = src[fn.start_byte : fn.end_byte]
+    assert b"usernamePassword(credentialsId: 'mlci-state'" in helper
+    assert b"passwordVariable: 'PGPASSWORD'" in helper
+    seen = 0
+    for call, script in sh_calls(path):
+        for args in mlci_invocations(script):
+            if tuple(args[:2]) in STATE_COMMANDS:
+                seen += 1
+                bound = [
+                    wc
+                    for wc in ancestors(call, "withCredentials")
+                    if "stateCredentials()" in wc.text()[:200]
+                ]
+                assert bound, f"{path.name}: sh '{script}' uses shared state without mlci-state"
+    assert seen
