@@ -180,6 +180,21 @@ class CtSettings(_Section):
     job: str = Field("train/main", description="Jenkins job (under jenkins.folder) that retrains")
 
 
+class DvcSettings(_Section):
+    """Where dataset versions live: a DVC remote (docs/data.md). Credentials of an S3 remote come
+    from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment, never from this file."""
+
+    remote: str | None = Field(
+        None, description="DVC remote name; None = the default remote in .dvc/config"
+    )
+    url: str | None = Field(
+        None, description="override the remote's URL, e.g. s3://bucket/dvc (defines `remote`)"
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (SeaweedFS, MinIO) for an s3:// url"
+    )
+
+
 class Settings(_Section):
     project: str = "churn"
     root: Path = Field(Path("."), description="folder of mlci.yaml; set by load_settings")
@@ -193,6 +208,7 @@ class Settings(_Section):
     paths: PathSettings = PathSettings()
     environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
     ct: CtSettings = CtSettings()
+    dvc: DvcSettings = DvcSettings()
 
     def path(self, p: Path | str) -> Path:
         """Resolve a path from the config against the project root."""
