@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ml.errors import ConfigError
+from ml.tasks import METRICS, NEEDS_PROBA, PRIMARY_METRIC
 
 CONFIG_FILENAME = "mlci.yaml"
 ENV_PREFIX = "MLCI_"
@@ -50,7 +58,9 @@ class DataSettings(_Section):
     dir: Path = Path("data/snapshots")
     version: str = Field(description="dataset version (snapshot name) used by default")
     contract: Path = Path("data/contract/churn.yaml")
-    id_column: str
+    id_column: str | None = Field(
+        None, description="optional column naming each row (kept out of the features)"
+    )
     target: str
     features: FeatureSchema
     test_size: float = Field(0.2, gt=0, lt=1)
@@ -59,29 +69,67 @@ class DataSettings(_Section):
         return self.dir / f"{version or self.version}.csv"
 
 
+Label = str | bool | int | float
+
+
 class TrainSettings(_Section):
     seed: int = 42
-    estimator: str = Field(description="import path of a scikit-learn classifier")
+    task: Literal["binary", "multiclass", "regression"] = Field(
+        "binary", description="what the target is: two classes, more classes, or a number"
+    )
+    positive_class: Label | None = Field(
+        None,
+        description="binary only: the label whose probability is the score (roc_auc, precision, "
+        "recall); default: the minority class of the training data",
+    )
+    estimator: str = Field(
+        description="a class (package.module.Class) or a factory (package.module:function), "
+        "importable from the project root"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="extra types skops may load in the fitted model (your own estimator's)",
+    )
 
     @field_validator("estimator")
     @classmethod
     def _dotted(cls, v: str) -> str:
+        if ":" in v:
+            module, _, func = v.partition(":")
+            if not module or not func or ":" in func or not func.isidentifier():
+                raise ValueError(
+                    "expected a factory such as mypackage.models:make_model (module:function)"
+                )
+            return v
         if "." not in v:
             raise ValueError(
-                "expected an import path such as sklearn.linear_model.LogisticRegression"
+                "expected an import path such as sklearn.linear_model.LogisticRegression "
+                "or a factory such as mypackage.models:make_model"
             )
         return v
 
+    @model_validator(mode="after")
+    def _positive_class_is_binary(self) -> TrainSettings:
+        if self.positive_class is not None and self.task != "binary":
+            raise ValueError(
+                f"train.positive_class applies to task binary only (task is {self.task})"
+            )
+        return self
+
 
 class EvaluateSettings(_Section):
-    primary_metric: str = "roc_auc"
+    primary_metric: str | None = Field(
+        None, description="metric recorded at the gate; default per task (roc_auc, f1_macro, rmse)"
+    )
     min: dict[str, float] = Field(default_factory=dict, description="metric >= bound")
     max: dict[str, float] = Field(default_factory=dict, description="metric <= bound")
     regression_tolerance: float = Field(
         0.01, ge=0, description="how far below the champion's value a metric may fall"
     )
-    compare_to_champion: list[str] = Field(default_factory=lambda: ["roc_auc"])
+    compare_to_champion: list[str] | None = Field(
+        None, description="metrics that may not regress; default [primary_metric]"
+    )
 
 
 class MlflowSettings(_Section):
@@ -210,6 +258,56 @@ class Settings(_Section):
     ct: CtSettings = CtSettings()
     dvc: DvcSettings = DvcSettings()
 
+    @model_validator(mode="after")
+    def _metrics_fit_the_task(self) -> Settings:
+        """Every metric named in evaluate/ct is one of the task's; fill in per-task defaults."""
+        task = self.train.task
+        known = METRICS[task]
+        ev = self.evaluate
+        named: list[tuple[str, list[str]]] = [
+            ("evaluate.primary_metric", [ev.primary_metric] if ev.primary_metric else []),
+            ("evaluate.min", list(ev.min)),
+            ("evaluate.max", list(ev.max)),
+            ("evaluate.compare_to_champion", list(ev.compare_to_champion or [])),
+            (
+                "ct.performance.metric",
+                [self.ct.performance.metric] if self.ct.performance.metric else [],
+            ),
+        ]
+        problems = []
+        for field, names in named:
+            unknown = [m for m in names if m not in known]
+            if unknown:
+                problems.append(
+                    f"{field}: {', '.join(unknown)} is not a {task} metric "
+                    f"(train.task is {task}, whose metrics are {', '.join(known)})"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        primary = ev.primary_metric or PRIMARY_METRIC[task]
+        compare = ev.compare_to_champion if ev.compare_to_champion is not None else [primary]
+        if ev.primary_metric != primary or ev.compare_to_champion != compare:
+            ev = ev.model_copy(update={"primary_metric": primary, "compare_to_champion": compare})
+            return self.model_copy(update={"evaluate": ev})
+        return self
+
+    def gate_metrics(self) -> dict[str, str]:
+        """Every metric the gate or CT uses, with the field that names it."""
+        ev = self.evaluate
+        out = {m: "evaluate.min" for m in ev.min}
+        out.update({m: "evaluate.max" for m in ev.max})
+        out.update({m: "evaluate.compare_to_champion" for m in ev.compare_to_champion or []})
+        if ev.primary_metric:
+            out.setdefault(ev.primary_metric, "evaluate.primary_metric")
+        if self.ct.performance.metric:
+            out.setdefault(self.ct.performance.metric, "ct.performance.metric")
+        return out
+
+    def proba_metrics(self) -> dict[str, str]:
+        """The gate's metrics that need predict_proba for this task (with their field)."""
+        need = NEEDS_PROBA[self.train.task]
+        return {m: f for m, f in self.gate_metrics().items() if m in need}
+
     def path(self, p: Path | str) -> Path:
         """Resolve a path from the config against the project root."""
         p = Path(p)
@@ -284,6 +382,9 @@ def _describe(err: dict[str, Any]) -> str:
         msg = "required field is missing"
     elif err["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; see mlci.yaml in the repository for all fields)"
+    elif err["type"] == "value_error" and isinstance(err.get("input"), dict):
+        # A check across fields: its message names the field(s) itself.
+        return "\n  ".join(str(err.get("ctx", {}).get("error", msg)).splitlines())
     elif "input" in err and err["type"] not in {"missing"}:
         msg = f"{msg} (got {err['input']!r})"
     return f"{loc}: {msg}"

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from ml.config import Settings
 from ml.errors import InputError
+from ml.session import Session
 
 STAGES = ("validate", "train", "evaluate", "register")
 
@@ -109,13 +110,19 @@ class InProcessExecutor:
     here meanwhile (see `run_pipeline`).
     """
 
-    def __init__(self, invoke: Callable[[list[str]], int], config_path: str | None = None):
+    def __init__(
+        self,
+        invoke: Callable[[list[str], Session], int],
+        config_path: str | None = None,
+        session: Session | None = None,
+    ):
         self.invoke = invoke
         self.config_path = config_path
+        self.session = session or Session()
 
     def run(self, stage: Stage) -> int:
         prefix = ["--config", self.config_path] if self.config_path else []
-        return self.invoke([*prefix, *stage.argv])
+        return self.invoke([*prefix, *stage.argv], self.session)
 
     def start(self, stage: Stage) -> subprocess.Popen:
         prefix = ["--config", self.config_path] if self.config_path else []
@@ -219,4 +226,53 @@ def run_pipeline(
         say(f"<== {name}: {status} in {seconds:.1f}s" + (f" (exit {code})" if code else ""))
         result.stages.append(StageResult(name, status, code, seconds))
         failed = code != 0
+    return result
+
+
+def run_local(
+    settings: Settings,
+    config_path: str | None,
+    invoke: Callable[[list[str], Session], int],
+    dataset: str | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+    executor: str = "local",
+    speculate: bool = True,
+    say: Callable[[str], None] = lambda _m: None,
+) -> PipelineResult:
+    """`mlci pipeline run`: plan the stages, pick the executor, run, write the summary.
+
+    `invoke(argv, session)` runs one `mlci` command in this process (the CLI layer provides
+    it). With the local executor, one `Session` carries the dataset, split, connection and
+    fitted model from stage to stage; while validation runs in its child process, a thread
+    here reads, splits and fits (the speculative fit) and another connects to the store.
+    """
+    from ml.evaluate.report import write_json
+
+    stages, skipped = plan(settings, dataset, start, stop)
+    runner: Executor
+    prepare: dict[str, Sequence[Callable[[], object]]] = {}
+    if executor == "docker":
+        from ml.image.stage import DockerExecutor
+
+        docker = DockerExecutor(settings, config_path)
+        docker.check_image()
+        runner = docker
+    elif executor == "subprocess":
+        runner = SubprocessExecutor(config_path)
+    else:
+        from ml.registry.tracking import connect
+        from ml.train.run import prepare_training, warm_imports
+
+        session = Session()
+        runner = InProcessExecutor(invoke, config_path, session)
+        prepare["train"] = [
+            lambda: prepare_training(settings, dataset, fit=speculate, session=session),
+            lambda: connect(settings, session),
+            warm_imports,
+        ]
+    result = run_pipeline(stages, runner, skipped, say=say, prepare=prepare)
+    out = settings.build_dir / "pipeline"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "summary.json", result.to_dict())
     return result

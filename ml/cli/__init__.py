@@ -56,7 +56,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
     Every Jenkins stage is one mlci command; `mlci pipeline run` runs the same stages locally.
     """
-    ctx.obj = CliState(config_path=config_path)
+    session = ctx.obj.session if isinstance(ctx.obj, CliState) else None
+    ctx.obj = CliState(config_path=config_path, session=session)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import click
 
 from ml.config import Settings, load_settings
 from ml.errors import MlciError
+from ml.session import Session
 
 
 class MlciClickError(click.ClickException):
@@ -27,6 +28,8 @@ class MlciClickError(click.ClickException):
 class CliState:
     config_path: str | None = None
     _settings: Settings | None = field(default=None, repr=False)
+    # Set by `mlci pipeline run` (in-process executor): shared by the stages it runs.
+    session: Session | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -42,6 +45,13 @@ def get_settings(ctx: click.Context | None = None) -> Settings:
         state = CliState()
         ctx.obj = state
     return state.settings
+
+
+def get_session(ctx: click.Context | None = None) -> Session | None:
+    """The pipeline run's session when a stage runs inside `mlci pipeline run`, else None."""
+    ctx = ctx or click.get_current_context()
+    state = ctx.find_object(CliState)
+    return state.session if state is not None else None
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

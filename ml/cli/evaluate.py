@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ml.cli.common import echo_json, get_settings, handle_errors, json_option, progress
+from ml.cli.common import (
+    echo_json,
+    get_session,
+    get_settings,
+    handle_errors,
+    json_option,
+    progress,
+)
 
 
 @click.command()
@@ -17,14 +24,17 @@ from ml.cli.common import echo_json, get_settings, handle_errors, json_option, p
 @json_option
 @handle_errors
 def evaluate(run_id: str | None, as_json: bool) -> None:
-    """Score the held-out rows, apply thresholds and the champion check; exit 1 if it fails.
+    """Score the held-out rows; apply thresholds, the champion check and the model behaviour
+    checks; exit 1 if any fails.
 
-    Writes build/evaluate/: metrics.json, junit.xml, summary.md, confusion_matrix.png,
-    roc_curve.png, pr_curve.png and smoke_samples.json, and logs them to the run.
+    Writes build/evaluate/: metrics.json, junit.xml (gates), behaviour.xml (behaviour checks),
+    summary.md, plots for the task (confusion_matrix.png; binary roc_curve.png, pr_curve.png;
+    regression predicted_vs_actual.png, residuals.png) and smoke_samples.json, and logs them
+    to the run.
     """
     from ml.evaluate import evaluate_run
 
-    result = evaluate_run(get_settings(), run_id, say=progress)
+    result = evaluate_run(get_settings(), run_id, say=progress, session=get_session())
     if as_json:
         echo_json(
             {

@@ -15,14 +15,20 @@ from ml.cli.common import (
     json_option,
     progress,
 )
+from ml.session import Session
 
 
-def invoke_in_process(argv: list[str]) -> int:
-    """Run `mlci <argv>` in this process and return the exit code it would exit with."""
+def invoke_in_process(argv: list[str], session: Session | None = None) -> int:
+    """Run `mlci <argv>` in this process (sharing `session`) and return its exit code."""
     from ml.cli import cli
 
     try:
-        cli.main(args=argv, prog_name="mlci", standalone_mode=False)
+        cli.main(
+            args=argv,
+            prog_name="mlci",
+            standalone_mode=False,
+            obj=CliState(session=session),
+        )
     except MlciClickError as e:
         e.show()
         return e.exit_code
@@ -90,36 +96,19 @@ def run(
     Progress goes to stderr; a table of per-stage status and timings ends the run (also written
     to build/pipeline/summary.json).
     """
-    from ml.evaluate.report import write_json
-    from ml.pipeline import InProcessExecutor, SubprocessExecutor, plan, run_pipeline
+    from ml.pipeline import run_local
 
-    settings = get_settings()
-    config_path = ctx.find_object(CliState).config_path
-    stages, skipped = plan(settings, dataset, start, stop)
-    runner = (
-        InProcessExecutor(invoke_in_process, config_path)
-        if executor == "local"
-        else SubprocessExecutor(config_path)
+    result = run_local(
+        get_settings(),
+        ctx.find_object(CliState).config_path,
+        invoke_in_process,
+        dataset,
+        start,
+        stop,
+        executor,
+        speculate,
+        say=progress,
     )
-    if executor == "docker":
-        from ml.image.stage import DockerExecutor
-
-        runner = DockerExecutor(settings, config_path)
-        runner.check_image()
-    prepare = {}
-    if executor == "local":
-        from ml.registry.tracking import connect
-        from ml.train.run import prepare_training, warm_imports
-
-        prepare["train"] = [
-            lambda: prepare_training(settings, dataset, fit=speculate),
-            lambda: connect(settings),
-            warm_imports,
-        ]
-    result = run_pipeline(stages, runner, skipped, say=progress, prepare=prepare)
-    out = settings.build_dir / "pipeline"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "summary.json", result.to_dict())
     if as_json:
         echo_json(result.to_dict())
     else:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ml.cli.common import echo_json, get_settings, handle_errors, json_option, progress
+from ml.cli.common import (
+    echo_json,
+    get_session,
+    get_settings,
+    handle_errors,
+    json_option,
+    progress,
+)
 
 
 @click.command()
@@ -24,7 +31,7 @@ def train(dataset: str | None, as_json: bool) -> None:
     """
     from ml.train import train_model
 
-    result = train_model(get_settings(), dataset, say=progress)
+    result = train_model(get_settings(), dataset, say=progress, session=get_session())
     rec = result.record
     if as_json:
         echo_json(

@@ -113,11 +113,11 @@ def _new_data_signal(dataset: DatasetVersion, champ: Any) -> Signal:
 def _performance_signal(
     settings: Settings, registry: Any, champ: Any, dataset: DatasetVersion, frame: Any
 ) -> Signal:
-    from ml.evaluate.metrics import DIRECTION, compute_metrics, positive_proba
+    from ml.tasks import DIRECTION, Predictions
     from ml.train.data import features, labels
 
     cfg = settings.ct.performance
-    metric = cfg.metric or settings.evaluate.primary_metric
+    metric = cfg.metric or settings.evaluate.primary_metric or ""
     if champ is None:
         return Signal("performance", False, None, None, "no champion to score", evaluated=False)
     direction = DIRECTION.get(metric, 1)
@@ -125,7 +125,14 @@ def _performance_signal(
     floor = cfg.min if cfg.min is not None else bounds.get(metric)
     y = labels(frame, settings, dataset.path)
     model = registry.load_model(champ.name, champ.version)
-    value = compute_metrics(y, positive_proba(model, features(frame, settings)))[metric]
+    # The champion's own positive class (recorded at training), else the configured one.
+    pos = settings.train.positive_class
+    if settings.train.task == "binary" and champ.run_id:
+        run_tags = registry.client.get_run(champ.run_id).data.tags
+        recorded_pos = json.loads(run_tags.get(tags.RUN_LABELS) or "{}").get("positive_class")
+        pos = recorded_pos if recorded_pos is not None else (1 if pos is None else pos)
+    pred = Predictions(model, features(frame, settings), settings.train.task, pos)
+    value = pred.metrics(y, pos)[metric]
     recorded = None
     if champ.run_id:
         run = registry.client.get_run(champ.run_id)

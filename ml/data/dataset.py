@@ -152,5 +152,6 @@ def read_frame(dataset: DatasetVersion, settings: Settings) -> pd.DataFrame:
     Strict: a row with the wrong number of fields raises UnreadableCsv (an InputError).
     """
     dtypes = {c: "string" for c in settings.data.features.categorical}
-    dtypes[settings.data.id_column] = "string"
+    if settings.data.id_column:
+        dtypes[settings.data.id_column] = "string"
     return read_csv(dataset.path, dtypes)

@@ -12,9 +12,9 @@ from typing import Literal
 
 from ml.config import EvaluateSettings
 from ml.errors import ConfigError
-from ml.evaluate.metrics import DIRECTION, METRICS
+from ml.tasks import DIRECTION
 
-CheckKind = Literal["min", "max", "champion"]
+CheckKind = Literal["min", "max", "champion", "behaviour"]
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,15 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-def _check_known(section: str, names: list[str] | dict[str, float]) -> None:
-    unknown = [m for m in names if m not in METRICS]
+def _check_known(
+    section: str, names: list[str] | dict[str, float], known: dict[str, float]
+) -> None:
+    # The config refuses a metric its task lacks at load; this guards a hand-built config.
+    unknown = [m for m in names if m not in known]
     if unknown:
         raise ConfigError(
             f"evaluate.{section}: unknown metric(s) {', '.join(unknown)} "
-            f"(known: {', '.join(METRICS)})"
+            f"(known: {', '.join(known)})"
         )
 
 
@@ -75,9 +78,10 @@ def judge(
     champion_label: str = "champion",
 ) -> EvaluationVerdict:
     """Apply `evaluate.min`, `evaluate.max` and the champion comparison to `metrics`."""
-    _check_known("min", config.min)
-    _check_known("max", config.max)
-    _check_known("compare_to_champion", config.compare_to_champion)
+    compare = config.compare_to_champion or []
+    _check_known("min", config.min, metrics)
+    _check_known("max", config.max, metrics)
+    _check_known("compare_to_champion", compare, metrics)
     checks: list[GateCheck] = []
     absolute = [("min", config.min, "below the minimum"), ("max", config.max, "above the maximum")]
     for kind, bounds, breach in absolute:
@@ -89,7 +93,7 @@ def judge(
             msg = "" if ok else f"{metric} = {_fmt(value)} is {breach} {_fmt(bound)} ({where})"
             checks.append(GateCheck(kind, metric, value, bound, ok, message=msg))
     tol = config.regression_tolerance
-    for metric in config.compare_to_champion:
+    for metric in compare:
         value = metrics[metric]
         if champion is None or metric not in champion:
             checks.append(

@@ -10,7 +10,9 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
+from ml.evaluate.behaviour import DESCRIPTIONS
 from ml.evaluate.gate import EvaluationVerdict, GateCheck
+from ml.tasks import DIRECTION
 
 SUITE = "evaluation-gate"
 
@@ -33,18 +35,22 @@ def _case_name(c: GateCheck) -> str:
         return f"{c.metric} >= {c.bound:g}"
     if c.kind == "max":
         return f"{c.metric} <= {c.bound:g}"
+    if c.kind == "behaviour":
+        return f"{c.metric}: {DESCRIPTIONS.get(c.metric, c.metric)}"
     return (
         f"{c.metric} not below champion"
-        if c.metric != "log_loss"
+        if DIRECTION.get(c.metric, 1) > 0
         else f"{c.metric} not above champion"
     )
 
 
-def write_junit(path: Path, verdict: EvaluationVerdict, seconds: float = 0.0) -> Path:
+def write_junit(
+    path: Path, verdict: EvaluationVerdict, seconds: float = 0.0, suite: str = SUITE
+) -> Path:
     """One <testcase> per gate check: failed gates carry <failure>, skipped ones <skipped>."""
-    suite = ET.Element(
+    root = ET.Element(
         "testsuite",
-        name=SUITE,
+        name=suite,
         tests=str(len(verdict.checks)),
         failures=str(len(verdict.failures)),
         skipped=str(sum(c.skipped for c in verdict.checks)),
@@ -53,7 +59,7 @@ def write_junit(path: Path, verdict: EvaluationVerdict, seconds: float = 0.0) ->
     )
     for c in verdict.checks:
         case = ET.SubElement(
-            suite, "testcase", classname=f"{SUITE}.{c.kind}", name=_case_name(c), time="0"
+            root, "testcase", classname=f"{suite}.{c.kind}", name=_case_name(c), time="0"
         )
         ET.SubElement(case, "system-out").text = (
             f"{c.metric} = {c.value:.6f}"
@@ -64,8 +70,8 @@ def write_junit(path: Path, verdict: EvaluationVerdict, seconds: float = 0.0) ->
             ET.SubElement(case, "skipped", message=c.message)
         elif not c.passed:
             ET.SubElement(case, "failure", message=c.message, type="GateFailed").text = c.message
-    ET.indent(suite)
-    path.write_bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n")
+    ET.indent(root)
+    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
     return path
 
 
@@ -117,47 +123,97 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def write_plots(out: Path, y: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> list[Path]:
-    """Confusion matrix, ROC and precision-recall curves as PNGs (matplotlib, Agg backend)."""
+def _figure() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
-    paths = []
-    pred = (proba >= threshold).astype(int)
-    cm = confusion_matrix(y, pred, labels=[0, 1])
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    return plt
+
+
+def _save(plt: Any, fig: Any, path: Path, paths: list[Path]) -> None:
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    paths.append(path)
+
+
+def write_confusion_matrix(out: Path, y: np.ndarray, pred: np.ndarray, classes: list) -> Path:
+    from sklearn.metrics import confusion_matrix
+
+    plt = _figure()
+    cm = confusion_matrix(y, pred, labels=classes)
+    k = len(classes)
+    size = max(4, min(12, 0.6 * k + 2))
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(
             j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black"
         )
+    names = [str(c) for c in classes]
     ax.set(
-        xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title="Confusion matrix"
+        xticks=range(k),
+        yticks=range(k),
+        xticklabels=names,
+        yticklabels=names,
+        xlabel="predicted",
+        ylabel="actual",
+        title="Confusion matrix",
     )
-    paths.append(out / "confusion_matrix.png")
-    fig.savefig(paths[-1], bbox_inches="tight")
-    plt.close(fig)
+    paths: list[Path] = []
+    _save(plt, fig, out / "confusion_matrix.png", paths)
+    return paths[0]
 
-    fpr, tpr, _ = roc_curve(y, proba)
+
+def write_plots(
+    out: Path,
+    y: np.ndarray,
+    pred: np.ndarray,
+    task: str = "binary",
+    scores: np.ndarray | None = None,
+    classes: list | None = None,
+    positive_class: Any = 1,
+) -> list[Path]:
+    """PNGs for the task (matplotlib, Agg backend): classification a confusion matrix, binary
+    also ROC and precision-recall curves (when there are scores), regression predicted vs
+    actual and residuals."""
+    plt = _figure()
+    paths: list[Path] = []
+    if task == "regression":
+        yt, yp = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+        step = max(1, len(yt) // 5000)  # thousands of points draw the same cloud
+        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+        ax.scatter(yt[::step], yp[::step], s=4, alpha=0.5)
+        lo, hi = float(min(yt.min(), yp.min())), float(max(yt.max(), yp.max()))
+        ax.plot([lo, hi], [lo, hi], ls="--", lw=0.8, color="grey")
+        ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+        _save(plt, fig, out / "predicted_vs_actual.png", paths)
+        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+        ax.scatter(yp[::step], (yt - yp)[::step], s=4, alpha=0.5)
+        ax.axhline(0, ls="--", lw=0.8, color="grey")
+        ax.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals")
+        _save(plt, fig, out / "residuals.png", paths)
+        return paths
+    paths.append(write_confusion_matrix(out, y, pred, list(classes or np.unique(y))))
+    if task != "binary" or scores is None:
+        return paths
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    pos = np.asarray(y) == positive_class
+    fpr, tpr, _ = roc_curve(pos, scores)
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     ax.plot(fpr, tpr, lw=1.5)
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
-    paths.append(out / "roc_curve.png")
-    fig.savefig(paths[-1], bbox_inches="tight")
-    plt.close(fig)
+    _save(plt, fig, out / "roc_curve.png", paths)
 
-    precision, recall, _ = precision_recall_curve(y, proba)
+    precision, recall, _ = precision_recall_curve(pos, scores)
     step = max(1, len(recall) // 2000)  # thousands of points draw the same curve
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     ax.plot(recall[::step], precision[::step], lw=1.5)
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
-    paths.append(out / "pr_curve.png")
-    fig.savefig(paths[-1], bbox_inches="tight")
-    plt.close(fig)
+    _save(plt, fig, out / "pr_curve.png", paths)
     return paths
 
 

@@ -1,4 +1,5 @@
-"""The evaluate stage: score the held-out split, apply the gate, write reports, log the verdict."""
+"""The evaluate stage: score the held-out split, apply the gate and the behaviour checks, write
+reports, log the verdict."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import numpy as np
 from ml.config import Settings
 from ml.data.dataset import DatasetVersion, file_digest
 from ml.errors import GateFailed, InputError
+from ml.evaluate.behaviour import behaviour_checks
 from ml.evaluate.gate import EvaluationVerdict, judge
-from ml.evaluate.metrics import compute_metrics, positive_proba
 from ml.evaluate.report import (
     clean_metrics,
     summary_markdown,
@@ -25,12 +26,16 @@ from ml.evaluate.report import (
     write_plots,
 )
 from ml.registry import tags as T
+from ml.registry.client import ModelRegistry, load_logged_model
+from ml.registry.runs import RunRecord, read_record, record_from_run
 from ml.registry.tracking import connect, mlflow_errors
-from ml.train.data import features, labels, load_frame, split_rows
-from ml.train.record import RunRecord, SplitSpec, read_record
+from ml.session import Session
+from ml.tasks import Predictions
+from ml.train.data import features, json_label, labels, load_frame, split_rows
 
 EVALUATE_DIR = "evaluate"
 SMOKE_SAMPLES = 8
+BEHAVIOUR_SUITE = "model-behaviour"
 
 
 @dataclass
@@ -42,6 +47,11 @@ class EvaluationResult:
     out_dir: Path
     summary: str
     seconds: float
+    task: str = "binary"
+    # What the HTML report shows (ml.evaluate.html_report): held-out labels and predictions.
+    y_true: Any = field(default=None, repr=False)
+    candidate: Predictions | None = field(default=None, repr=False)
+    champion_predictions: Predictions | None = field(default=None, repr=False)
 
     def raise_if_failed(self) -> None:
         if not self.verdict.passed:
@@ -51,41 +61,9 @@ class EvaluationResult:
             )
 
 
-def record_from_run(settings: Settings, run_id: str) -> RunRecord:
-    """Rebuild the train stage's record from an MLflow run (for `mlci evaluate --run`)."""
-    connect(settings)
-    import mlflow
-
-    uri = settings.tracking_uri
-    with mlflow_errors(uri, f"run {run_id}"):
-        run = mlflow.MlflowClient().get_run(run_id)
-    tags, params = run.data.tags, run.data.params
-    if T.RUN_MODEL_URI not in tags:
-        raise InputError(
-            f"run {run_id} in MLflow at {uri} was not made by `mlci train` "
-            f"(no {T.RUN_MODEL_URI} tag)"
-        )
-    return RunRecord(
-        run_id=run_id,
-        experiment_id=run.info.experiment_id,
-        model_uri=tags[T.RUN_MODEL_URI],
-        tracking_uri=uri,
-        dataset_version=tags[T.DATASET_VERSION],
-        dataset_path=tags[T.RUN_DATASET_PATH],
-        dataset_digest=tags[T.DATASET_DIGEST],
-        split=SplitSpec(
-            seed=int(params["seed"]),
-            test_size=float(params["test_size"]),
-            stratify=params["stratify"],
-            n_train=int(params["n_train"]),
-            n_test=int(params["n_test"]),
-            test_ids_sha256=tags[T.RUN_SPLIT_TEST_IDS],
-        ),
-        estimator=params["estimator"],
-    )
-
-
-def _held_out(settings: Settings, record: RunRecord) -> tuple[Any, np.ndarray, Any]:
+def _held_out(
+    settings: Settings, record: RunRecord, session: Session | None
+) -> tuple[Any, np.ndarray, Any]:
     """The exact rows the run held out, checked against the digests recorded at training."""
     path = Path(record.dataset_path)
     if not path.is_file():
@@ -99,15 +77,18 @@ def _held_out(settings: Settings, record: RunRecord) -> tuple[Any, np.ndarray, A
             f"{path}: changed since run {record.run_id} was trained (md5 "
             f"{dataset.digest}, trained on {record.dataset_digest}); retrain"
         )
-    frame = load_frame(settings, dataset)
-    y = labels(frame, settings, path)
+    frame = load_frame(settings, dataset, session)
     split_settings = settings.model_copy(
         update={
-            "train": settings.train.model_copy(update={"seed": record.split.seed}),
+            "train": settings.train.model_copy(
+                update={"seed": record.split.seed, "task": record.task}
+            ),
             "data": settings.data.model_copy(update={"test_size": record.split.test_size}),
         }
     )
-    split = split_rows(frame, y, split_settings)
+    y = labels(frame, split_settings, path)
+    key = (str(dataset.path.resolve()), dataset.digest)
+    split = split_rows(frame, y, split_settings, session, key)
     if split.test_ids_sha256 != record.split.test_ids_sha256:
         raise InputError(
             f"{path}: the held-out rows differ from those of run {record.run_id} "
@@ -116,80 +97,105 @@ def _held_out(settings: Settings, record: RunRecord) -> tuple[Any, np.ndarray, A
     return frame.iloc[split.test_idx], y[split.test_idx], features(frame, settings, split.test_idx)
 
 
-def _load_candidate(settings: Settings, record: RunRecord) -> Any:
-    from ml.train.serialization import cached_model, load_pipeline
-
-    model = cached_model(record.model_uri)
-    if model is not None:
-        return model
-    import tempfile
-
-    import mlflow.artifacts
-
-    with (
-        tempfile.TemporaryDirectory(prefix="mlci-model-") as tmp,
-        mlflow_errors(settings.tracking_uri, f"model {record.model_uri}"),
-    ):
-        local = mlflow.artifacts.download_artifacts(artifact_uri=record.model_uri, dst_path=tmp)
-        return load_pipeline(Path(local))
+def _load_candidate(settings: Settings, record: RunRecord, session: Session | None) -> Any:
+    if session is not None and record.model_uri in session.models:
+        return session.models[record.model_uri]
+    return load_logged_model(settings, record.model_uri)
 
 
-def _smoke_samples(
-    settings: Settings, rows: Any, X: Any, y: np.ndarray, model: Any, proba: np.ndarray
-) -> list[dict[str, Any]]:
-    n = min(SMOKE_SAMPLES, len(X))
-    preds = model.predict(X.iloc[:n])
+def _native(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return json_label(v)
+
+
+def smoke_samples(
+    settings: Settings,
+    record: RunRecord,
+    rows: Any,
+    X: Any,
+    y: np.ndarray,
+    pred: Predictions,
+    n: int = SMOKE_SAMPLES,
+) -> dict[str, Any]:
+    """Recorded inputs and outputs the deploy smoke test replays (layout: docs/byod.md)."""
+    n = min(n, len(X))
+    idc = settings.data.id_column
     samples = []
     for i in range(n):
-        feats = {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in X.iloc[i].to_dict().items()
+        sample: dict[str, Any] = {
+            "id": str(rows[idc].iloc[i]) if idc else None,
+            "features": {k: _native(v) for k, v in X.iloc[i].to_dict().items()},
+            "label": _native(y[i]),
+            "prediction": (
+                float(pred.labels[i]) if record.task == "regression" else _native(pred.labels[i])
+            ),
         }
-        samples.append(
-            {
-                "id": str(rows[settings.data.id_column].iloc[i]),
-                "features": feats,
-                "label": int(y[i]),
-                "prediction": int(preds[i]),
-                "probability": float(proba[i]),
-            }
-        )
-    return samples
+        if pred.proba is not None:
+            sample["probabilities"] = [float(p) for p in pred.proba[i]]
+        if record.task == "binary" and pred.scores is not None and pred.scores_are_proba:
+            sample["probability"] = float(pred.scores[i])
+        samples.append(sample)
+    return {
+        "run_id": record.run_id,
+        "model_uri": record.model_uri,
+        "task": record.task,
+        "classes": pred.classes,
+        "samples": samples,
+    }
 
 
 def evaluate_run(
     settings: Settings,
     run_id: str | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    session: Session | None = None,
 ) -> EvaluationResult:
     """Score run `run_id` (default: build/train/run.json) and write build/evaluate/*."""
     start = time.perf_counter()
     record = record_from_run(settings, run_id) if run_id else read_record(settings)
-    connect(settings)
-    rows, y, X = _held_out(settings, record)
+    connect(settings, session)
+    task = record.task
+    if task != settings.train.task:
+        raise InputError(
+            f"run {record.run_id} was trained for task {task} but train.task is "
+            f"{settings.train.task}; retrain or evaluate with the run's mlci.yaml"
+        )
+    rows, y, X = _held_out(settings, record, session)
     say(f"evaluate: run {record.run_id}, {len(X)} held-out rows of {record.dataset_version}")
-    model = _load_candidate(settings, record)
-    proba = positive_proba(model, X)
-    metrics = compute_metrics(y, proba)
-
-    from ml.registry import ModelRegistry
+    model = _load_candidate(settings, record, session)
+    pos = record.positive_class
+    pred = Predictions(model, X, task, pos)
+    metrics = pred.metrics(y, pos)
 
     registry = ModelRegistry(settings)
     champ = registry.champion()
-    champion_metrics = champion_info = None
+    champion_metrics = champion_info = champion_pred = None
     label = "champion"
     if champ is not None and champ.run_id != record.run_id:
-        say(f"evaluate: scoring champion v{champ.version} on the same rows")
-        champion_metrics = compute_metrics(
-            y, positive_proba(registry.load_model(champ.name, champ.version), X)
-        )
-        label = f"champion v{champ.version}"
-        champion_info = {
-            "version": champ.version,
-            "run_id": champ.run_id,
-            "metrics": clean_metrics(champion_metrics),
-        }
+        champ_task = champ.tags.get(T.MODEL_TASK, "binary")
+        if champ_task != task:
+            say(f"evaluate: champion v{champ.version} is a {champ_task} model; not compared")
+        else:
+            say(f"evaluate: scoring champion v{champ.version} on the same rows")
+            champion_pred = Predictions(
+                registry.load_model(champ.name, champ.version), X, task, pos
+            )
+            champion_metrics = champion_pred.metrics(y, pos)
+            label = f"champion v{champ.version}"
+            champion_info = {
+                "version": champ.version,
+                "run_id": champ.run_id,
+                "metrics": clean_metrics(champion_metrics),
+            }
     verdict = judge(metrics, settings.evaluate, champion_metrics, label)
+    t0 = time.perf_counter()
+    feats = settings.data.features
+    behaviour = behaviour_checks(
+        model, X, task, pred.classes, list(feats.numeric), list(feats.categorical)
+    )
+    behaviour_seconds = time.perf_counter() - t0
+    verdict = EvaluationVerdict([*verdict.checks, *behaviour])
 
     out = settings.build_dir / EVALUATE_DIR
     if out.exists():
@@ -200,21 +206,22 @@ def evaluate_run(
         verdict, metrics, champion_metrics, label, record.run_id, record.dataset_version, len(X)
     )
     (out / "summary.md").write_text(summary, encoding="utf-8")
-    write_junit(out / "junit.xml", verdict, seconds)
-    write_plots(out, y, proba)
-    write_json(
-        out / "smoke_samples.json",
-        {
-            "run_id": record.run_id,
-            "model_uri": record.model_uri,
-            "samples": _smoke_samples(settings, rows, X, y, model, proba),
-        },
+    gate_only = EvaluationVerdict([c for c in verdict.checks if c.kind != "behaviour"])
+    write_junit(out / "junit.xml", gate_only, seconds)
+    write_junit(
+        out / "behaviour.xml",
+        EvaluationVerdict(behaviour),
+        behaviour_seconds,
+        suite=BEHAVIOUR_SUITE,
     )
+    write_plots(out, y, pred.labels, task, pred.scores, pred.classes, pos)
+    write_json(out / "smoke_samples.json", smoke_samples(settings, record, rows, X, y, pred))
     write_json(
         out / "metrics.json",
         {
             "run_id": record.run_id,
             "model_uri": record.model_uri,
+            "task": task,
             "dataset": {"version": record.dataset_version, "digest": record.dataset_digest},
             "n_test": len(X),
             "metrics": clean_metrics(metrics),
@@ -231,6 +238,7 @@ def evaluate_run(
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
+        primary = settings.evaluate.primary_metric or ""
         client.log_batch(
             record.run_id,
             metrics=[
@@ -240,13 +248,22 @@ def evaluate_run(
                 RunTag(T.GATE_VERDICT, verdict.word),
                 RunTag(
                     T.GATE_PRIMARY_METRIC,
-                    f"{settings.evaluate.primary_metric}="
-                    f"{metrics.get(settings.evaluate.primary_metric, float('nan')):.4f}",
+                    f"{primary}={metrics.get(primary, float('nan')):.4f}",
                 ),
             ],
         )
         client.log_artifacts(record.run_id, str(out), artifact_path=EVALUATE_DIR)
     say(f"evaluate: gate {verdict.word} ({len(verdict.failures)} failing of {len(verdict.checks)})")
     return EvaluationResult(
-        record.run_id, metrics, verdict, champion_info, out, summary, time.perf_counter() - start
+        record.run_id,
+        metrics,
+        verdict,
+        champion_info,
+        out,
+        summary,
+        time.perf_counter() - start,
+        task,
+        y,
+        pred,
+        champion_pred,
     )

@@ -315,11 +315,26 @@ class ModelRegistry:
 
     def load_model(self, name: str | None, version: str | int) -> Any:
         """The version's fitted sklearn Pipeline (skops, loaded with mlci's trusted types)."""
-        from ml.train.serialization import cached_model, load_pipeline
+        from ml.registry.serialization import load_pipeline, trusted_types
 
         info = self.get_version(name, version)
-        cached = cached_model(info.source)
-        if cached is not None:
-            return cached
         with tempfile.TemporaryDirectory(prefix="mlci-model-") as tmp:
-            return load_pipeline(self.download_model(info.name, info.version, Path(tmp)))
+            return load_pipeline(
+                self.download_model(info.name, info.version, Path(tmp)),
+                trusted_types(self.settings),
+            )
+
+
+def load_logged_model(settings: Settings, model_uri: str) -> Any:
+    """The fitted model logged at `model_uri` (a run's model, registered or not)."""
+    import mlflow.artifacts
+
+    from ml.registry.serialization import load_pipeline, trusted_types
+
+    connect(settings)
+    with (
+        tempfile.TemporaryDirectory(prefix="mlci-model-") as tmp,
+        mlflow_errors(settings.tracking_uri, f"model {model_uri}"),
+    ):
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        return load_pipeline(Path(local), trusted_types(settings))

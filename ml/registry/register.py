@@ -8,6 +8,7 @@ from ml.config import Settings
 from ml.errors import GateFailed, InputError
 from ml.registry import tags as T
 from ml.registry.client import ModelRegistry, ModelVersionInfo, utc_now
+from ml.registry.runs import read_record
 from ml.registry.tracking import connect, mlflow_errors
 
 
@@ -24,8 +25,6 @@ def register_run(settings: Settings, run_id: str | None = None) -> Registration:
     verdict on that run. Registering a run that already has a version returns that version
     (a retried Jenkins stage does not create duplicates).
     """
-    from ml.train.record import read_record
-
     if run_id is None:
         run_id = read_record(settings).run_id
     connect(settings)

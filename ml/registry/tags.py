@@ -43,6 +43,7 @@ GATE_PRIMARY_METRIC = "gate.primary_metric"  # "roc_auc=0.8312": the primary met
 IMAGE_REF = "image.ref"
 IMAGE_DIGEST = "image.digest"
 LOCK_HASH = "env.lock_hash"
+MODEL_TASK = "model.task"  # binary | multiclass | regression (run tag and version tag)
 PROMOTED_BY = "promoted.by"  # who last moved `champion` to this version
 PROMOTED_AT = "promoted.at"
 
@@ -52,7 +53,9 @@ RUN_DATASET_PATH = "dataset.path"
 RUN_SPLIT_TEST_IDS = "split.test_ids_sha256"  # sha256 of the held-out IDs, in split order
 RUN_MODEL_URI = "mlci.model_uri"
 RUN_STAGE = "mlci.stage"
+RUN_LABELS = "mlci.labels"  # JSON {"classes": [...], "positive_class": ...} of a classifier
 RUN_TAGS_FROM_TRAINING = (
+    MODEL_TASK,
     GIT_COMMIT,
     GIT_BRANCH,
     GIT_DIRTY,

@@ -8,16 +8,20 @@ and its artifact root under the project.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ml.config import Settings
 from ml.errors import InputError, MlciError, ServiceError
+from ml.session import Session
 
 _SHORT_RETRIES = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
@@ -30,7 +34,7 @@ _QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
 }
-_connected: dict[str, str] = {}
+_CREATING = threading.Lock()  # store creation within one process (fcntl locks are per process)
 
 
 def is_remote(uri: str) -> bool:
@@ -57,41 +61,86 @@ def probe(uri: str, timeout: float = 3.0) -> None:
         raise unreachable(uri, reason) from None
 
 
-def connect(settings: Settings) -> str:
-    """Point the MLflow client at the configured store and return the experiment id."""
+def ensure_sqlite_store(db_path: Path, artifact_uri: str) -> None:
+    """Create the embedded SQLite store atomically: complete, or not there at all.
+
+    MLflow creates its tables and runs its migrations on first use; a process killed or exiting
+    half-way (e.g. validation failing while `mlci pipeline run` connects in a thread) leaves a
+    file with some tables and no schema version, and every later run fails with a raw SQL
+    error (`table ... already exists`). So the store is built in a temporary file next to the
+    real one and renamed into place only when complete; leftovers of a killed creation are
+    removed by the next one. A file lock serialises concurrent creators.
+    """
+    if db_path.exists():
+        return
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db_path.with_name(f".{db_path.name}.lock")
+    with _CREATING, lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if db_path.exists():  # another process finished it while we waited
+                return
+            for stale in db_path.parent.glob(f".{db_path.name}.creating*"):
+                stale.unlink(missing_ok=True)  # a killed creation: we hold the lock
+            tmp = db_path.with_name(f".{db_path.name}.creating-{os.getpid()}")
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            store = SqlAlchemyStore(f"sqlite:///{tmp}", artifact_uri)
+            store.engine.dispose()
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, db_path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def connect(settings: Settings, session: Session | None = None) -> str:
+    """Point the MLflow client at the configured store and return the experiment id.
+
+    With a `session`, the experiment id found (or created) is kept there, so later stages of
+    the same `mlci pipeline run` skip the lookup.
+    """
     uri = settings.tracking_uri
     for name, value in {**_SHORT_RETRIES, **_QUIET_ENV}.items():
         os.environ.setdefault(name, value)
     key = f"{uri}#{settings.mlflow.experiment}"
-    if key not in _connected:
+    known = session.experiments.get(key) if session is not None else None
+    # MLflow configures its loggers on import; quieten them (errors still show).
+    for noisy in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    artifact_root = settings.path(settings.mlflow.artifact_root)
+    if known is None:
         if is_remote(uri):
             probe(uri)
         elif uri.startswith("sqlite:///"):
-            os.makedirs(os.path.dirname(uri[len("sqlite:///") :]) or ".", exist_ok=True)
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            with mlflow_errors(uri):
+                ensure_sqlite_store(
+                    Path(uri[len("sqlite:///") :]), artifact_root.resolve().as_uri()
+                )
     import mlflow
 
-    # MLflow configures its loggers on import; quieten them afterwards (errors still show).
-    for noisy in ("mlflow", "alembic", "urllib3"):
+    for noisy in ("mlflow", "alembic", "urllib3"):  # again: importing mlflow resets them
         logging.getLogger(noisy).setLevel(logging.ERROR)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if key in _connected:
-        return _connected[key]
+    if known is not None:
+        return known
     with mlflow_errors(uri):
         client = mlflow.MlflowClient()
         exp = client.get_experiment_by_name(settings.mlflow.experiment)
         if exp is None:
             location = None
             if not is_remote(uri):
-                root = settings.path(settings.mlflow.artifact_root)
-                root.mkdir(parents=True, exist_ok=True)
-                location = root.resolve().as_uri()
+                artifact_root.mkdir(parents=True, exist_ok=True)
+                location = artifact_root.resolve().as_uri()
             exp_id = client.create_experiment(
                 settings.mlflow.experiment, artifact_location=location
             )
         else:
             exp_id = exp.experiment_id
-    _connected[key] = exp_id
+    if session is not None:
+        session.experiments[key] = exp_id
     return exp_id
 
 

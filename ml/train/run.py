@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -16,12 +17,14 @@ from ml.config import Settings
 from ml.data.dataset import DatasetVersion, resolve_dataset
 from ml.errors import InputError
 from ml.registry import tags as T
+from ml.registry.runs import RunRecord, SplitSpec, write_record
+from ml.registry.serialization import trusted_types, untrusted_error
 from ml.registry.tracking import connect, describe_tags, mlflow_errors
-from ml.train.data import features, labels, load_frame, split_rows
+from ml.session import Session
+from ml.tasks import Predictions, is_classification
+from ml.train.data import features, json_label, labels, load_frame, positive_class, split_rows
 from ml.train.lineage import git_state, lock_hash
-from ml.train.model import build_pipeline
-from ml.train.record import RunRecord, SplitSpec, write_record
-from ml.train.serialization import TRUSTED_TYPES, remember_model, untrusted_error
+from ml.train.model import build_pipeline, final_estimator
 
 MODEL_ARTIFACT = "model"
 TRAIN_METRIC_SAMPLE = 20_000  # training metrics on a sample: predicting 800k rows costs seconds
@@ -50,33 +53,25 @@ def _simple_params(params: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Prepared:
-    """Everything before the fit: connected store, data read, split and features built."""
+    """Everything before the fit: data read, split and features built (and maybe the fit)."""
 
     key: tuple
-    exp_id: str
     dataset: DatasetVersion
     frame: Any
     y: np.ndarray
     split: Any
     X_train: Any
+    positive_class: Any = None
     model: Any = None  # fitted ahead of the stage by `mlci pipeline run` (speculative fit)
     fit_seconds: float = 0.0
-
-
-_prepared: Prepared | None = None
 
 
 def _key(settings: Settings, dataset: DatasetVersion) -> tuple:
     return (
         str(dataset.path.resolve()),
         dataset.digest,
-        settings.tracking_uri,
-        settings.mlflow.experiment,
-        settings.train.seed,
-        settings.data.test_size,
-        tuple(settings.data.features.all),
-        settings.data.target,
-        settings.data.id_column,
+        settings.train.model_dump_json(),
+        settings.data.model_dump_json(),
     )
 
 
@@ -92,61 +87,74 @@ def warm_imports() -> None:
 
 
 def prepare_training(
-    settings: Settings, source: str | Path | None = None, fit: bool = False
+    settings: Settings,
+    source: str | Path | None = None,
+    fit: bool = False,
+    session: Session | None = None,
 ) -> Prepared:
-    """Connect to MLflow, read the dataset, split it, build the features (and, with `fit`, fit).
+    """Read the dataset, split it, build the features (and, with `fit`, fit the model).
 
-    Nothing here starts a run or logs anything, so `mlci pipeline run` can do it while the
-    validate stage runs in another process; `train_model` then reuses the result, and only
-    then records a run. If validation fails the result is simply dropped.
+    Nothing here connects to MLflow, starts a run or logs anything, so `mlci pipeline run` can
+    do it while the validate stage runs in another process and keep the result in its
+    `session`; `train_model` then uses it, and only then records a run. If validation fails
+    the result is simply dropped. The estimator is checked (import, params, capabilities)
+    before any data is read.
     """
-    global _prepared
+    model = build_pipeline(settings)
     dataset = resolve_dataset(settings, source)
     key = _key(settings, dataset)
-    if _prepared is not None and _prepared.key == key:
-        _prepared.exp_id = connect(settings)
-        return _prepared
-    # Fail in seconds, before reading data, when MLflow is down; a speculative fit connects in
-    # parallel instead (see ml.pipeline) and the stage connects again, cheaply, when it runs.
-    exp_id = "" if fit else connect(settings)
-    frame = load_frame(settings, dataset)
+    if session is not None and session.prepared is not None and session.prepared.key == key:
+        return session.prepared
+    frame = load_frame(settings, dataset, session)
     if len(frame) < 10:
         raise InputError(f"{dataset.path}: only {len(frame)} rows; need at least 10 to train")
     y = labels(frame, settings, dataset.path)
-    split = split_rows(frame, y, settings)
+    split = split_rows(frame, y, settings, session, key[:2])
     X_train = features(frame, settings, split.train_idx)
-    prepared = Prepared(key, exp_id, dataset, frame, y, split, X_train)
+    pos = positive_class(settings, y[split.train_idx]) if settings.train.task == "binary" else None
+    prepared = Prepared(key, dataset, frame, y, split, X_train, pos)
     if fit:
         t0 = time.perf_counter()
-        prepared.model = build_pipeline(settings).fit(X_train, y[split.train_idx])
+        prepared.model = model.fit(X_train, y[split.train_idx])
         prepared.fit_seconds = time.perf_counter() - t0
-    _prepared = prepared
+    if session is not None:
+        session.prepared = prepared
     return prepared
+
+
+def label_metadata(settings: Settings, model: Any, pos: Any) -> dict[str, Any]:
+    """What a reader of the stored model needs to know about its outputs (the `mlci` entry of
+    the MLmodel metadata; see docs/byod.md)."""
+    classes = None
+    if is_classification(settings.train.task):
+        classes = [json_label(c) for c in final_estimator(model).classes_]
+    return {
+        "task": settings.train.task,
+        "classes": classes,
+        "positive_class": json_label(pos) if pos is not None else None,
+        "target": settings.data.target,
+    }
 
 
 def train_model(
     settings: Settings,
     source: str | Path | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    session: Session | None = None,
 ) -> TrainResult:
-    """Fit the pipeline on the training split of `source` and log the run; see module doc."""
-    global _prepared
+    """Fit the model on the training split of `source` and log the run; see module doc."""
     start = time.perf_counter()
-    prep = prepare_training(settings, source)
-    _prepared = None  # used once: a later call in this process re-reads and re-splits
-    exp_id, dataset, frame, y, split, X_train = (
-        prep.exp_id,
-        prep.dataset,
-        prep.frame,
-        prep.y,
-        prep.split,
-        prep.X_train,
-    )
-    say(f"train: dataset {dataset.version} ({dataset.path}, md5 {dataset.digest})")
+    # Fail in seconds, before reading data, when the estimator or MLflow is wrong or down.
+    build_pipeline(settings)
+    exp_id = connect(settings, session)
+    prep = prepare_training(settings, source, session=session)
+    if session is not None:
+        session.prepared = None  # used once: a later train in this session starts afresh
+    dataset, frame, y, split, X_train = prep.dataset, prep.frame, prep.y, prep.split, prep.X_train
+    task = settings.train.task
+    say(f"train: dataset {dataset.version} ({dataset.path}, md5 {dataset.digest}), task {task}")
     y_train = y[split.train_idx]
-    model = build_pipeline(settings)
     estimator = settings.train.estimator
-
     say(
         f"train: fitting {estimator.rsplit('.', 1)[-1]} on {len(X_train)} rows "
         f"({len(split.test_idx)} held out)"
@@ -155,22 +163,21 @@ def train_model(
         model, fit_seconds = prep.model, prep.fit_seconds
         say(f"train: fitted in {fit_seconds:.1f}s (while validation ran)")
     else:
+        model = build_pipeline(settings)
         fit_start = time.perf_counter()
         model.fit(X_train, y_train)
         fit_seconds = time.perf_counter() - fit_start
         say(f"train: fitted in {fit_seconds:.1f}s")
 
-    from ml.evaluate.metrics import compute_metrics, positive_proba
-
-    sample = split.train_idx[:TRAIN_METRIC_SAMPLE]
-    sample_pos = np.arange(min(len(split.train_idx), TRAIN_METRIC_SAMPLE))
+    n_sample = min(len(split.train_idx), TRAIN_METRIC_SAMPLE)
+    sample_pred = Predictions(model, X_train.iloc[:n_sample], task, prep.positive_class)
     train_metrics = {
         f"train_{k}": v
-        for k, v in compute_metrics(
-            y[sample], positive_proba(model, X_train.iloc[sample_pos])
-        ).items()
+        for k, v in sample_pred.metrics(y_train[:n_sample], prep.positive_class).items()
+        if not np.isnan(v)
     }
     train_metrics["fit_seconds"] = fit_seconds
+    meta = label_metadata(settings, model, prep.positive_class)
 
     git = git_state(settings.root)
     run_tags = describe_tags(
@@ -184,19 +191,25 @@ def train_model(
             T.LOCK_HASH: lock_hash(settings.root),
             T.RUN_SPLIT_TEST_IDS: split.test_ids_sha256,
             T.RUN_STAGE: "train",
+            T.MODEL_TASK: task,
+            T.RUN_LABELS: json.dumps(
+                {"classes": meta["classes"], "positive_class": meta["positive_class"]}
+            ),
         }
     )
+    stratify = settings.data.target if is_classification(task) else "none"
     params = {
         "estimator": estimator,
+        "task": task,
         "seed": settings.train.seed,
         "test_size": settings.data.test_size,
-        "stratify": settings.data.target,
+        "stratify": stratify,
         "n_rows": len(frame),
         "n_train": len(split.train_idx),
         "n_test": len(split.test_idx),
         **{
             f"model.{k}": v
-            for k, v in _simple_params(model.named_steps["estimator"].get_params()).items()
+            for k, v in _simple_params(final_estimator(model).get_params(deep=False)).items()
         },
     }
 
@@ -207,6 +220,7 @@ def train_model(
 
     uri = settings.tracking_uri
     example = X_train.head(5)
+    trusted = trusted_types(settings)
     with (
         mlflow_errors(uri),
         warnings.catch_warnings(),
@@ -237,13 +251,16 @@ def train_model(
                 signature=signature,
                 input_example=example,
                 serialization_format="skops",
-                skops_trusted_types=TRUSTED_TYPES,
+                skops_trusted_types=trusted,
                 pip_requirements=serving_requirements(),
+                metadata={"mlci": meta},
             )
         except Exception as e:
-            raise untrusted_error(e) from None
+            raise untrusted_error(e, trusted) from None
         mlflow.set_tag(T.RUN_MODEL_URI, info.model_uri)
-        remember_model(info.model_uri, model)
+        if session is not None:
+            session.models.clear()
+            session.models[info.model_uri] = model
         record = RunRecord(
             run_id=run.info.run_id,
             experiment_id=exp_id,
@@ -255,13 +272,16 @@ def train_model(
             split=SplitSpec(
                 seed=settings.train.seed,
                 test_size=settings.data.test_size,
-                stratify=settings.data.target,
+                stratify=stratify,
                 n_train=len(split.train_idx),
                 n_test=len(split.test_idx),
                 test_ids_sha256=split.test_ids_sha256,
             ),
             estimator=estimator,
             train_metrics=train_metrics,
+            task=task,
+            classes=meta["classes"],
+            positive_class=meta["positive_class"],
         )
         path = write_record(settings, record)
     return TrainResult(record=record, run_file=path, seconds=time.perf_counter() - start)

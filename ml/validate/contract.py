@@ -144,7 +144,7 @@ def load_settings_contract(settings: Settings) -> Contract:
     """The contract named in mlci.yaml, checked against the configured feature schema."""
     contract = load_contract(settings.path(settings.data.contract))
     d = settings.data
-    needed = [d.id_column, d.target, *d.features.all]
+    needed = [*([d.id_column] if d.id_column else []), d.target, *d.features.all]
     missing = [c for c in needed if c not in contract.columns]
     if missing:
         raise InputError(

@@ -56,3 +56,84 @@ def test_cli_exits_2_on_bad_config(tmp_path: Path):
     result = CliRunner().invoke(cli, ["--config", str(cfg), "config", "show"])
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {cfg}: not valid YAML at line 2")
+
+
+def _config(tmp_path: Path, train: str, evaluate: str = "") -> Path:
+    cfg = tmp_path / "mlci.yaml"
+    cfg.write_text(
+        "data:\n  version: v1\n  target: y\n  features: {numeric: [a], categorical: []}\n"
+        f"train:\n{train}\n" + (f"evaluate:\n{evaluate}\n" if evaluate else "")
+    )
+    return cfg
+
+
+def test_tasks_id_column_and_per_task_defaults(tmp_path: Path):
+    s = load_settings(
+        _config(tmp_path, "  estimator: sklearn.linear_model.Ridge\n  task: regression"), {}
+    )
+    assert s.data.id_column is None
+    assert s.train.task == "regression"
+    assert s.evaluate.primary_metric == "rmse"
+    assert s.evaluate.compare_to_champion == ["rmse"]
+    m = load_settings(_config(tmp_path, "  estimator: sklearn.svm.SVC\n  task: multiclass"), {})
+    assert m.evaluate.primary_metric == "f1_macro"
+    b = load_settings(
+        _config(tmp_path, "  estimator: a.b:make\n  positive_class: 'yes'\n  trusted_types: [a.B]"),
+        {},
+    )
+    assert (b.train.task, b.train.positive_class, b.train.trusted_types) == (
+        "binary",
+        "yes",
+        ["a.B"],
+    )
+    assert b.train.estimator == "a.b:make"
+    assert b.evaluate.primary_metric == "roc_auc"
+
+
+@pytest.mark.parametrize(
+    ("evaluate", "field", "metric"),
+    [
+        ("  primary_metric: balanced_accuracy", "evaluate.primary_metric", "balanced_accuracy"),
+        ("  min: {f1_macro: 0.5}", "evaluate.min", "f1_macro"),
+        ("  max: {rmse: 3}", "evaluate.max", "rmse"),
+        ("  compare_to_champion: [r2]", "evaluate.compare_to_champion", "r2"),
+    ],
+)
+def test_metric_the_task_lacks_is_refused_naming_the_field(tmp_path, evaluate, field, metric):
+    cfg = _config(tmp_path, "  estimator: sklearn.linear_model.LogisticRegression", evaluate)
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg, {})
+    msg = str(e.value)
+    assert f"{field}: {metric} is not a binary metric" in msg
+    assert "roc_auc, f1, precision, recall, accuracy, log_loss" in msg
+
+
+def test_regression_metric_names_are_refused_for_multiclass(tmp_path):
+    cfg = _config(
+        tmp_path, "  estimator: sklearn.svm.SVC\n  task: multiclass", "  min: {roc_auc: 0.9}"
+    )
+    with pytest.raises(ConfigError, match=r"evaluate\.min: roc_auc is not a multiclass metric"):
+        load_settings(cfg, {})
+
+
+@pytest.mark.parametrize(
+    ("train", "needle"),
+    [
+        (
+            "  estimator: sklearn.linear_model.Ridge\n  task: regression\n  positive_class: 1",
+            "train.positive_class applies to task binary only",
+        ),
+        ("  estimator: 'mymodule:'", "train.estimator: Value error, expected a factory"),
+        ("  estimator: Ridge", "train.estimator: Value error, expected an import path"),
+        ("  estimator: a.B\n  task: ordinal", "train.task: Input should be 'binary'"),
+    ],
+)
+def test_bad_train_fields(tmp_path, train, needle):
+    with pytest.raises(ConfigError) as e:
+        load_settings(_config(tmp_path, train), {})
+    assert needle in str(e.value)
+
+
+def test_clearing_inherited_params_from_the_environment():
+    s = load_settings(REPO / "mlci.yaml", environ={"MLCI_TRAIN__PARAMS": "{}"})
+    assert s.train.params == {}
