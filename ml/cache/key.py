@@ -141,3 +141,48 @@ def training_key(settings: Settings, dataset_digest: str) -> CacheKey:
     }
     key = _sha(_canonical({"v": KEY_VERSION, **parts}))
     return CacheKey(key=key, parts=parts)
+
+
+VALIDATION_FILE = Path("validate/key.json")  # under paths.build, written by `mlci data validate`
+
+
+def validation_key(settings: Settings, dataset_digest: str) -> str:
+    """What a passed validation depends on: the data, the contract, the validator, the lock."""
+    contract = settings.path(settings.data.contract)
+    try:
+        contract_sha = _sha(contract.read_bytes())
+    except OSError:
+        contract_sha = ""
+    parts = {
+        "data": dataset_digest,
+        "contract": contract_sha,
+        "validator": tree_digest([PACKAGE_ROOT / "validate"], PACKAGE_ROOT),
+        "lock": lock_digest(settings.root),
+    }
+    return _sha(_canonical({"v": KEY_VERSION, **parts}))
+
+
+def write_validation_key(settings: Settings, dataset_digest: str) -> Path:
+    """Record in this workspace that the dataset passed the contract (for the train run)."""
+    path = settings.build_dir / VALIDATION_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"dataset_digest": dataset_digest, "key": validation_key(settings, dataset_digest)}
+    path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    return path
+
+
+def passed_validation(settings: Settings, dataset_digest: str) -> str | None:
+    """The validation key when this workspace's last validation passed on this very input."""
+    try:
+        doc = json.loads((settings.build_dir / VALIDATION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    key = validation_key(settings, dataset_digest)
+    ok = doc.get("dataset_digest") == dataset_digest and doc.get("key") == key
+    return key if ok else None
+
+
+def cache_disabled(environ: dict[str, str] | None = None) -> bool:
+    """FORCE_RETRAIN=true (the Jenkins parameter) bypasses the cache like --no-cache."""
+    value = (environ if environ is not None else os.environ).get("FORCE_RETRAIN", "")
+    return value.strip().lower() in ("1", "true", "yes")

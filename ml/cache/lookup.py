@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml.errors import ServiceError
+from ml.registry.tags import CACHE_KEY as CACHE_KEY_TAG
 
 if TYPE_CHECKING:
     from ml.config import Settings
-
-CACHE_KEY_TAG = "mlci.cache_key"
-CACHE_PART_PREFIX = "cache."  # cache.code, cache.data, ... one tag per key part
 
 
 @dataclass(frozen=True)

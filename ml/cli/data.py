@@ -158,6 +158,13 @@ def validate(source: str | None, out_dir: Path | None, as_json: bool) -> None:
                 f"  ({len(report.not_evaluated)} not evaluated because of the failures above)"
             )
         click.echo(f"reports: {', '.join(str(p) for p in report.outputs.values())}")
+    from ml.cache.key import VALIDATION_FILE, write_validation_key
+
+    stale = settings.build_dir / VALIDATION_FILE
+    if report.success:
+        write_validation_key(settings, dataset.digest)
+    elif stale.exists():
+        stale.unlink()
     if not report.success:
         raise ValidationFailed(
             f"dataset {dataset.version} broke its data contract: {len(report.failures)} of "
