@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml.errors import ServiceError
 from ml.registry.tags import CACHE_KEY as CACHE_KEY_TAG
+from ml.registry.tracking import unreachable as _unreachable
 
 if TYPE_CHECKING:
     from ml.config import Settings
@@ -38,13 +38,6 @@ class CacheHit:
     def describe(self) -> str:
         where = f"version {self.version}" if self.version else f"run {self.run_id}"
         return f"cache hit: {where}, key {self.key[:12]}"
-
-
-def _unreachable(uri: str, why: object) -> ServiceError:
-    return ServiceError(
-        f"MLflow tracking server at {uri} is unreachable ({why}) while looking up the "
-        f"training cache; start it, or pass --no-cache"
-    )
 
 
 class _Rest:
