@@ -243,6 +243,62 @@ class DvcSettings(_Section):
     )
 
 
+class JenkinsApprovalSettings(_Section):
+    """Which Jenkins input answers count as approvals (proof kind `jenkins-input`)."""
+
+    approvers: list[str] = Field(
+        default_factory=list,
+        description="Jenkins user ids whose answer to the input approves; empty = none do",
+    )
+    jobs: list[str] = Field(
+        default_factory=lambda: ["release/deploy"],
+        description="jobs (under jenkins.folder; leading / = from the root) whose input counts",
+    )
+    input_ids: list[str] = Field(
+        default_factory=lambda: ["Promote"], description="input Ids (as Jenkins spells them)"
+    )
+    model_parameter: str = Field("MODEL_NAME", description="build parameter naming the model")
+    version_parameter: str = Field(
+        "MODEL_VERSION", description="build parameter naming the version"
+    )
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        """Also "alice,bob", the form of the controller's MLCI_APPROVERS (the input's submitter)."""
+        if isinstance(v, str):
+            return [u.strip() for u in v.split(",") if u.strip()]
+        return v
+
+
+class ApprovalSettings(_Section):
+    """What makes an approval count: the proofs `mlci model push`, `deploy`, `promote` verify."""
+
+    proofs: list[Literal["local-ed25519", "jenkins-input"]] = Field(
+        default_factory=lambda: ["local-ed25519", "jenkins-input"],
+        description="proof kinds accepted on an approved version",
+    )
+    trusted_keys: list[str] = Field(
+        default_factory=list,
+        description="approver public keys (ed25519:<base64>); empty = this machine's own key, "
+        "outside CI only",
+    )
+    key_file: Path | None = Field(
+        None,
+        description="the local approver's private key; default "
+        "$XDG_CONFIG_HOME/mlci/approver-ed25519.pem (never inside a workspace)",
+    )
+    jenkins: JenkinsApprovalSettings = JenkinsApprovalSettings()
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        for key in v:
+            if not key.startswith("ed25519:"):
+                raise ValueError(f"expected ed25519:<base64 public key>, got {key!r}")
+        return v
+
+
 class Settings(_Section):
     project: str = "churn"
     root: Path = Field(Path("."), description="folder of mlci.yaml; set by load_settings")
@@ -307,6 +363,8 @@ class Settings(_Section):
         """The gate's metrics that need predict_proba for this task (with their field)."""
         need = NEEDS_PROBA[self.train.task]
         return {m: f for m, f in self.gate_metrics().items() if m in need}
+
+    approval: ApprovalSettings = ApprovalSettings()
 
     def path(self, p: Path | str) -> Path:
         """Resolve a path from the config against the project root."""

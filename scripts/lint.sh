@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Every linter the project uses, offline, from .venv and the project's own installers.
+# With LINT_REPORTS=DIR it first writes machine-readable reports there for Jenkins' Warnings NG
+# (scripts/lint-reports.sh: ruff.json, hadolint.json, shellcheck.xml), then checks as usual.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 [ -x "$bin/ruff" ] || { echo "lint.sh: run scripts/venv.sh dev first" >&2; exit 2; }
+
+if [ -n "${LINT_REPORTS:-}" ]; then
+  echo "lint: reports for Warnings NG in $LINT_REPORTS" >&2
+  scripts/lint-reports.sh "$LINT_REPORTS"
+fi
 
 echo "lint: ruff format --check + ruff check" >&2
 "$bin/ruff" format --check --quiet ml tests benchmarks scripts

@@ -61,6 +61,19 @@ def write_project(
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def approver_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Approver keys (ml/registry/proofs/local.py) go to a temp XDG_CONFIG_HOME, never ~/.config;
+    the CI markers of Jenkins/GitLab/GitHub are cleared so tests see a laptop unless they set
+    one (tests/approval does)."""
+    home = tmp_path_factory.mktemp("xdg-config")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(home))
+        for var in ("JENKINS_URL", "BUILD_URL", "GITLAB_CI", "GITHUB_ACTIONS"):
+            mp.delenv(var, raising=False)
+        yield home
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with its own embedded MLflow store; returns the path of its mlci.yaml."""

@@ -45,7 +45,8 @@ def jenkins() -> None:
 
     The controller is jenkins.url in mlci.yaml; the user and API token come from the
     environment variables named by jenkins.user_env and jenkins.token_env. JOB names are
-    relative to jenkins.folder (`deploy` is `ml/deploy`); a leading / starts at the root.
+    relative to jenkins.folder (`release/deploy` is `ml/release/deploy`); a leading / starts
+    at the root.
     """
 
 
@@ -209,6 +210,41 @@ def approve(job: str, build_number: int, input_name: str | None, params: tuple[s
 def abort(job: str, build_number: int, input_name: str | None) -> None:
     """Abort (reject) a pending input of JOB BUILD; the build ends ABORTED."""
     _answer("abort", job, build_number, input_name, ())
+
+
+@jenkins.command("approval-message")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--environment",
+    default="production",
+    show_default=True,
+    help="Where the version would be deployed (for the question's wording).",
+)
+@click.option(
+    "--rollback",
+    "rollback_env",
+    metavar="ENV",
+    help="FILE is `mlci deploy status ENV --json`: describe rolling ENV back instead.",
+)
+@handle_errors
+def approval_message(file: Path, environment: str, rollback_env: str | None) -> None:
+    """Print the deploy job's approval question from FILE (`mlci model show --json`).
+
+    The facts an approver decides on: gate verdict and primary metric, dataset, commit,
+    approval so far, and the link to the training build's model-report page.
+    """
+    from ml.jenkins.approval_message import deploy_message, read_json, rollback_message
+
+    doc = read_json(file)
+    try:
+        text = (
+            rollback_message(doc, rollback_env)
+            if rollback_env
+            else deploy_message(doc, environment)
+        )
+    except InputError as e:
+        raise InputError(f"{file}: {e}") from None
+    click.echo(text)
 
 
 @jenkins.group()

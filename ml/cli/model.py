@@ -57,16 +57,23 @@ def model() -> None:
     metavar="RUN_ID",
     help="Evaluated run to register; default: the run in build/train/run.json.",
 )
+@click.option(
+    "--build-url",
+    metavar="URL",
+    envvar="BUILD_URL",
+    help="The CI build registering it, kept as tag ci.build_url (default: $BUILD_URL, which "
+    "Jenkins sets).",
+)
 @json_option
 @handle_errors
-def register(run_id: str | None, as_json: bool) -> None:
+def register(run_id: str | None, build_url: str | None, as_json: bool) -> None:
     """Register the evaluated run as a pending version with alias `challenger`.
 
     Refuses (exit 1, nothing registered) unless the run passed the evaluation gate.
     """
     from ml.registry.register import register_run
 
-    reg = register_run(get_settings(), run_id)
+    reg = register_run(get_settings(), run_id, build_url)
     info = reg.version
     if as_json:
         echo_json({**info.to_dict(), "created": reg.created})
@@ -124,13 +131,65 @@ def show(name: str | None, version: str, as_json: bool) -> None:
 
 @model.command("approve")
 @model_version_arguments
-@by_option
+@click.option(
+    "--by",
+    metavar="WHO",
+    help="Who decides; default: $BUILD_USER_ID, then $USER. With --jenkins-build: the "
+    "submitter Jenkins reports (checked against it).",
+)
 @click.option("--reason", help="Why it is approved (recorded as approval.reason).")
+@click.option(
+    "--jenkins-build",
+    metavar="URL",
+    help="Prove the approval by this Jenkins build's answered input (e.g. $BUILD_URL); "
+    "default: sign with the local approver key.",
+)
+@click.option(
+    "--input-id",
+    metavar="ID",
+    help="Id of the answered input of --jenkins-build, as Jenkins spells it (e.g. Promote).",
+)
 @handle_errors
-def approve(version: str, name: str | None, by: str | None, reason: str | None) -> None:
-    """Approve a version: records who, when (UTC) and why."""
-    v = _registry().approve(name, version, _who(by), reason)
-    click.echo(f"approved {v.name} version {v.version} by {_who(by)}")
+def approve(
+    version: str,
+    name: str | None,
+    by: str | None,
+    reason: str | None,
+    jenkins_build: str | None,
+    input_id: str | None,
+) -> None:
+    """Approve a version with a proof: records who, when (UTC) and why.
+
+    Without --jenkins-build the approval is signed with your approver key
+    ($XDG_CONFIG_HOME/mlci/approver-ed25519.pem, made on first use). With it, Jenkins' API
+    must show that an approver answered the input; the submitter comes from Jenkins.
+    """
+    from ml.errors import InputError
+
+    settings = get_settings()
+    reg = _registry()
+    if jenkins_build or input_id:
+        from ml.registry.proofs.jenkins import JenkinsInputProof
+
+        if not (jenkins_build and input_id):
+            raise InputError("--jenkins-build and --input-id go together")
+        prover = JenkinsInputProof(settings, jenkins_build, input_id)
+        info = reg.get_version(name, version)
+        who = prover.submitter(info.name, info.version, by)
+    else:
+        from ml.registry.proofs.local import LocalKeyProof
+
+        prover = LocalKeyProof(settings)
+        who = _who(by)
+    v = reg.approve(name, version, who, reason, prover=prover)
+    created = getattr(prover, "created", None)
+    if created is not None:
+        progress(
+            f"created your approver key {created} (mode 600; keep it private). Approvals you "
+            f"sign count on this machine; for CI and your team, add its public key to "
+            f"mlci.yaml:\n  approval:\n    trusted_keys:\n      - {prover.public_line()}"
+        )
+    click.echo(f"approved {v.name} version {v.version} by {who}")
 
 
 @model.command("reject")

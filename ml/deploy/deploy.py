@@ -43,6 +43,7 @@ from ml.deploy.smoke import (
 )
 from ml.errors import DeployFailed, InputError, MlciError, NotApproved, ServiceError
 from ml.registry import tags
+from ml.registry.approval import require_approved
 
 Progress = Callable[[str], None]
 
@@ -155,7 +156,7 @@ def deploy(
     env = environment(settings, env_name)
     catalog = DeployCatalog(settings)
     facts = catalog.version(name, str(version))
-    catalog.require_approved(facts)
+    require_approved(settings, catalog.registry.get_version(facts.name, facts.version))
     pinned = pinned_override or facts.pinned_image()
     digest = pinned.split("@")[-1]
     if env.requires and action == "deploy":

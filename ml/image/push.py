@@ -1,9 +1,9 @@
 """`mlci model push`: publish an approved model version's image and record where it went.
 
 Order matters (a failed push must leave the registry tags unchanged):
-    approved? -> image built for this version? -> credentials -> docker push (retries with
-    backoff on transient errors) -> manifest digest confirmed via the registry's v2 API ->
-    only then image.ref / image.digest are written to the model version.
+    approved (with a proof that verifies)? -> image built for this version? -> credentials ->
+    docker push (retries with backoff on transient errors) -> manifest digest confirmed via the
+    registry's v2 API -> only then image.ref / image.digest are written to the model version.
 """
 
 from __future__ import annotations
@@ -183,10 +183,11 @@ def push_model_image(
     progress: Progress = lambda _: None,
 ) -> PushResult:
     """Push the built image of an approved version and record image.ref/image.digest."""
+    from ml.registry.approval import require_approved
     from ml.registry.client import ModelRegistry
 
     registry = ModelRegistry(settings)
-    info = registry.require_approved(name, version)
+    info = require_approved(settings, registry.get_version(name, version))  # proof verified
     client = docker_client()
     local = image_tag(settings, info.version)
     try:

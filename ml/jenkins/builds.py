@@ -1,6 +1,6 @@
 """Driving builds: queue one, wait for its number, stream its log, answer its inputs, read stages.
 
-Job names are relative to jenkins.folder (`deploy` -> `ml/deploy`, `train/main` ->
+Job names are relative to jenkins.folder (`release/deploy` -> `ml/release/deploy`, `train/main` ->
 `ml/train/main`); a leading `/` names a job from the controller's root.
 """
 
@@ -163,6 +163,18 @@ def answer(
     (already given, wrong submitter, unknown Id) reach the user unchanged.
     """
     key = input_id(wanted) if wanted else pending_input(client, job, number, None)["id"]
+    if action == "proceed" and values:
+        # Jenkins answers an unknown name with a 500 and a stack trace; say it plainly first.
+        for p in client.pending_inputs(job, number):
+            if p["id"] != key:
+                continue
+            known = [i.get("name") for i in p.get("inputs", [])]
+            unknown = [name for name in values if name not in known]
+            if unknown:
+                raise InputError(
+                    f"{job} #{number}: input {key} has no parameter "
+                    f"{', '.join(unknown)}; its parameters: {', '.join(known) or 'none'}"
+                )
     client.answer_input(job, number, key, action, values)
     return key
 

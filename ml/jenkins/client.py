@@ -136,7 +136,7 @@ class JenkinsClient:
     ) -> requests.Response:
         """Send one request (crumb and auth handled by python-jenkins); raise MlciError on failure.
 
-        `not_found` replaces the generic 404 message (e.g. "no job ml/deploy"); statuses in
+        `not_found` replaces the generic 404 message (e.g. "no job ml/release/deploy"); statuses in
         `accept` are returned instead of raised.
         """
         url = urljoin(self.url, path.lstrip("/"))
@@ -324,18 +324,19 @@ class JenkinsClient:
         action: str,
         values: dict[str, str] | None = None,
     ) -> None:
-        """Proceed (with parameter values) or abort a pending input."""
+        """Proceed (with parameter values) or abort a pending input.
+
+        Proceed always POSTs `proceed` with a `json` parameter list (empty when no values):
+        `proceedEmpty` does not fill the input's `submitterParameter` on pipeline-input-step
+        before 532, and Declarative then records the submitter as the string "null".
+        """
         base = f"{job_url_path(full_name)}{number}/input/{quote(input_id, safe='')}/"
         missing = f"no pending input '{input_id}' on {full_name} #{number}"
         if action == "abort":
             self.request("POST", base + "abort", not_found=missing)
-        elif values:
-            doc = {"parameter": [{"name": k, "value": v} for k, v in values.items()]}
-            self.request(
-                "POST", base + "proceed", data={"json": json.dumps(doc)}, not_found=missing
-            )
-        else:
-            self.request("POST", base + "proceedEmpty", not_found=missing)
+            return
+        doc = {"parameter": [{"name": k, "value": v} for k, v in (values or {}).items()]}
+        self.request("POST", base + "proceed", data={"json": json.dumps(doc)}, not_found=missing)
 
     # ---- linter
     def lint(self, jenkinsfile: str, api: str = "json") -> list[str]:

@@ -1,14 +1,23 @@
 """Job definitions in `jenkins/jobs/*.xml` and `apply`: make the controller match them.
 
-Each file is one item's config.xml, named after the item (`deploy.xml` -> `<folder>/deploy`),
-with `${variable}` placeholders filled from settings (see `template_vars`). `plan()` compares the
+Each file is one item's config.xml, named after the item and its place under jenkins.folder
+(`train.xml` -> `<folder>/train`, `release/deploy.xml` -> `<folder>/release/deploy`), with
+`${variable}` placeholders filled from settings (see `template_vars`). Sub-folders become
+Jenkins folders: credentials are scoped to them (ml/jenkins/credentials.py), so the deploy job
+alone sees the registry login and the retrain job alone the bot token. `plan()` compares the
 controller's config with the rendered file and `apply()` writes only what differs, so a second
 run makes zero writes.
 
 The comparison is "desired is contained in actual": every element, attribute (except the
 `plugin="name@version"` attributes Jenkins adds) and text in the file must be present in the
 controller's config.xml, in order; extra elements that Jenkins adds on save are ignored.
-Removing an element from a file therefore does not by itself trigger an update.
+Removing an element from a file therefore does not by itself trigger an update. Job properties
+(children of `<properties>`) are a set in Jenkins, compared in any order.
+
+A pipeline job's parameters and cron triggers are not written in its file: they are read from
+its Jenkinsfile (`scriptPath`, relative to the project root) and put into the config.xml as
+Declarative itself writes them on every run (ml/jenkins/declarative.py), so a build changes
+nothing `apply` compares and the parameters exist before the first run.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from xml.sax.saxutils import escape
 
 from ml.config import Settings
 from ml.errors import InputError
+from ml.jenkins import declarative
 from ml.jenkins.client import JenkinsClient
 
 FOLDER_XML = (
@@ -39,7 +49,7 @@ SCM_BRANCH = "main"
 
 @dataclass(frozen=True)
 class JobDefinition:
-    name: str  # full name on the controller, e.g. ml/deploy
+    name: str  # full name on the controller, e.g. ml/release/deploy
     source: Path
     config_xml: str
 
@@ -95,7 +105,7 @@ def jobs_dir(settings: Settings) -> Path:
 def load_definitions(settings: Settings, directory: Path | None = None) -> list[JobDefinition]:
     """Render every `*.xml` in the jobs folder; errors name the file and what is wrong."""
     directory = directory or jobs_dir(settings)
-    files = sorted(directory.glob("*.xml")) if directory.is_dir() else []
+    files = sorted(directory.rglob("*.xml")) if directory.is_dir() else []
     if not files:
         raise InputError(
             f"{directory}: no job definitions (*.xml) found; set jenkins.jobs_dir "
@@ -114,12 +124,42 @@ def load_definitions(settings: Settings, directory: Path | None = None) -> list[
         except ValueError as e:
             raise InputError(f"{path}: bad placeholder ({e}); write a literal $ as $$") from None
         try:
-            ET.fromstring(text.encode("utf-8"))
+            root = ET.fromstring(text.encode("utf-8"))
         except ET.ParseError as e:
             raise InputError(f"{path}: not well-formed XML: {e}") from None
-        name = f"{folder}/{path.stem}" if folder else path.stem
+        text = with_declared_properties(settings, path, root, text)
+        relative = path.relative_to(directory).with_suffix("").as_posix()
+        name = f"{folder}/{relative}" if folder else relative
         out.append(JobDefinition(name, path, text))
     return out
+
+
+def with_declared_properties(settings: Settings, path: Path, root: ET.Element, text: str) -> str:
+    """A pipeline job's XML with the parameters and cron triggers of its Jenkinsfile."""
+    script = root.findtext("definition/scriptPath")
+    if root.tag != "flow-definition" or not script:
+        return text
+    props = root.find("properties")
+    for managed in declarative.MANAGED:
+        if props is not None and props.find(managed) is not None:
+            raise InputError(
+                f"{path}: defines {managed.rsplit('.', 1)[-1]}, which Declarative rewrites from "
+                f"{script} on every run; declare it only in the Jenkinsfile"
+            )
+    jenkinsfile = settings.root / script
+    if not jenkinsfile.is_file():
+        raise InputError(
+            f"{path}: its Jenkinsfile {script} (scriptPath) is not at {jenkinsfile}; run "
+            "`mlci jenkins apply` from the repository whose jobs these are"
+        )
+    elements = declarative.property_elements(declarative.read_jenkinsfile(jenkinsfile))
+    if not elements:
+        return text
+    if props is None:
+        props = ET.Element("properties")
+        root.insert(0, props)
+    props.extend(elements)
+    return "<?xml version='1.1' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode")
 
 
 def _strip(el: ET.Element) -> ET.Element:
@@ -138,6 +178,8 @@ def _contains(actual: ET.Element, desired: ET.Element) -> bool:
     if len(desired) == 0 and (desired.text or "").strip() != (actual.text or "").strip():
         return False
     pool = list(actual)
+    if desired.tag == "properties":  # a set of job properties: any order
+        return all(any(_contains(a, want) for a in pool) for want in desired)
     i = 0
     for want in desired:
         while i < len(pool) and not _contains(pool[i], want):
@@ -187,15 +229,14 @@ def plan(
 ) -> list[Change]:
     """What `apply` would do, without writing anything."""
     changes: list[Change] = []
-    missing_folder = False
-    prefix = ""
-    for part in [p for p in settings.jenkins.folder.split("/") if p]:
-        prefix = f"{prefix}/{part}" if prefix else part
-        if missing_folder or not client.item_exists(prefix):
-            missing_folder = True
-            changes.append(Change("create-folder", prefix, FOLDER_XML))
+    missing: set[str] = set()
+    for folder in _folders(settings, definitions):
+        parent = folder.rpartition("/")[0]
+        if parent in missing or not client.item_exists(folder):
+            missing.add(folder)
+            changes.append(Change("create-folder", folder, FOLDER_XML))
     for d in definitions:
-        current = None if missing_folder else client.get_config(d.name)
+        current = None if d.name.rpartition("/")[0] in missing else client.get_config(d.name)
         if current is None:
             changes.append(
                 Change("create", d.name, d.config_xml, config_diff(d.name, "", d.config_xml))
@@ -207,6 +248,19 @@ def plan(
                 Change("update", d.name, d.config_xml, config_diff(d.name, current, d.config_xml))
             )
     return changes
+
+
+def _folders(settings: Settings, definitions: list[JobDefinition]) -> list[str]:
+    """jenkins.folder and every folder the definitions sit in, parents first."""
+    out: list[str] = []
+    names = [f"{settings.jenkins.folder.strip('/')}/_"] + [d.name for d in definitions]
+    for name in names:
+        prefix = ""
+        for part in [p for p in name.split("/")[:-1] if p]:
+            prefix = f"{prefix}/{part}" if prefix else part
+            if prefix not in out:
+                out.append(prefix)
+    return out
 
 
 def apply(client: JenkinsClient, changes: list[Change]) -> None:

@@ -194,21 +194,15 @@ class ModelRegistry:
         return self.get_version(name, version).approval
 
     def require_approved(self, name: str | None, version: str | int) -> ModelVersionInfo:
-        """The version if approved; NotApproved (exit 3) otherwise, saying its state."""
-        info = self.get_version(name, version)
-        if info.approval is not T.ApprovalStatus.APPROVED:
-            extra = ""
-            if info.approval is T.ApprovalStatus.REJECTED:
-                extra = (
-                    f" (rejected by {info.tags.get(T.APPROVAL_BY, '?')} at "
-                    f"{info.tags.get(T.APPROVAL_AT, '?')}: "
-                    f"{info.tags.get(T.APPROVAL_REASON, '')})"
-                )
-            raise NotApproved(
-                f"model {info.name!r} version {info.version} is {info.approval}{extra}; "
-                f"approve it first with `mlci model approve {info.version} --reason ...`"
-            )
-        return info
+        """The version if approved with a proof that verifies; NotApproved (exit 3) otherwise.
+
+        See ml.registry.approval.require_approved: a bare `approval.status=approved` tag, a proof
+        copied from another version or signed by an untrusted key, or a Jenkins input not
+        answered by an approver are all refused, each saying why.
+        """
+        from ml.registry.approval import require_approved
+
+        return require_approved(self.settings, self.get_version(name, version))
 
     # -- writing ----------------------------------------------------------------------------
     def set_tags(self, name: str | None, version: str | int, tags: dict[str, Any]) -> None:
@@ -225,9 +219,13 @@ class ModelRegistry:
         status: T.ApprovalStatus,
         by: str,
         reason: str | None,
+        prover: Any = None,
     ) -> ModelVersionInfo:
+        from ml.registry import approval
+
         if not by:
             raise InputError("approver unknown: pass --by NAME or set BUILD_USER_ID or USER")
+        approval.check_reason(reason)
         info = self.get_version(name, version)
         if status is T.ApprovalStatus.APPROVED and info.approval is T.ApprovalStatus.REJECTED:
             raise NotApproved(
@@ -235,24 +233,50 @@ class ModelRegistry:
                 f"{info.tags.get(T.APPROVAL_BY, '?')} ({info.tags.get(T.APPROVAL_REASON, '')}); "
                 f"a rejected version stays rejected: train and register a new one"
             )
+        at = utc_now()
+        decision = {
+            T.APPROVAL_STATUS: str(status),
+            T.APPROVAL_BY: by,
+            T.APPROVAL_AT: at,
+            T.APPROVAL_REASON: reason or "",
+        }
+        if status is T.ApprovalStatus.APPROVED:
+            # The proof first (it may ask Jenkins, or create the local key): a failure there
+            # leaves every tag as it was.
+            if prover is None:
+                from ml.registry.proofs.local import LocalKeyProof
+
+                prover = LocalKeyProof(self.settings)
+            statement = approval.Statement.for_version(info, by, at, reason)
+            proof = approval.proof_document(prover.kind, statement, prover.issue(statement))
         with registry_lock(self.settings.state_dir, info.name):
-            self.set_tags(
-                info.name,
-                info.version,
-                {
-                    T.APPROVAL_STATUS: str(status),
-                    T.APPROVAL_BY: by,
-                    T.APPROVAL_AT: utc_now(),
-                    T.APPROVAL_REASON: reason or "",
-                },
-            )
+            if status is T.ApprovalStatus.APPROVED:
+                # Proof first: a reader in between sees a proof that does not match the tags
+                # yet, and refuses; never a bare `approved`.
+                self.set_tags(info.name, info.version, {T.APPROVAL_PROOF: proof, **decision})
+            else:
+                if T.APPROVAL_PROOF in info.tags:
+                    with mlflow_errors(self.uri):
+                        self.client.delete_model_version_tag(
+                            info.name, info.version, T.APPROVAL_PROOF
+                        )
+                self.set_tags(info.name, info.version, decision)
         return self.get_version(info.name, info.version)
 
     def approve(
-        self, name: str | None, version: str | int, by: str, reason: str | None = None
+        self,
+        name: str | None,
+        version: str | int,
+        by: str,
+        reason: str | None = None,
+        prover: Any = None,
     ) -> ModelVersionInfo:
-        """Record that `by` approved the version (when: now, UTC; why: `reason`)."""
-        return self._decide(name, version, T.ApprovalStatus.APPROVED, by, reason)
+        """Record that `by` approved the version (when: now, UTC; why: `reason`) with a proof.
+
+        `prover` is a proof kind from ml.registry.proofs (default: the local approver key,
+        created on first use); its evidence is stored in `approval.proof`.
+        """
+        return self._decide(name, version, T.ApprovalStatus.APPROVED, by, reason, prover)
 
     def reject(
         self, name: str | None, version: str | int, by: str, reason: str

@@ -18,12 +18,15 @@ class Registration:
     created: bool  # False when the run was already registered
 
 
-def register_run(settings: Settings, run_id: str | None = None) -> Registration:
+def register_run(
+    settings: Settings, run_id: str | None = None, build_url: str | None = None
+) -> Registration:
     """Register run `run_id` (default: build/train/run.json) as a pending `challenger`.
 
     Refuses (GateFailed, exit 1; nothing registered) unless `mlci evaluate` logged a passing
     verdict on that run. Registering a run that already has a version returns that version
-    (a retried Jenkins stage does not create duplicates).
+    (a retried Jenkins stage does not create duplicates). `build_url` (the CI build) is kept
+    as the version's `ci.build_url` tag.
     """
     if run_id is None:
         run_id = read_record(settings).run_id
@@ -59,4 +62,6 @@ def register_run(settings: Settings, run_id: str | None = None) -> Registration:
     }
     if T.GATE_PRIMARY_METRIC in tags:
         version_tags[T.GATE_PRIMARY_METRIC] = tags[T.GATE_PRIMARY_METRIC]
+    if build_url:
+        version_tags[T.CI_BUILD_URL] = build_url
     return Registration(registry.register(tags[T.RUN_MODEL_URI], run_id, version_tags), True)

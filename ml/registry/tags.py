@@ -31,6 +31,10 @@ APPROVAL_STATUS = "approval.status"
 APPROVAL_BY = "approval.by"
 APPROVAL_AT = "approval.at"
 APPROVAL_REASON = "approval.reason"
+# The proof that makes `approved` count (ml.registry.approval): a JSON document
+# {"kind": "local-ed25519" | "jenkins-input", "statement": {...the facts approved...}, ...}.
+# A bare `approval.status=approved` without a verifiable proof is refused (exit 3).
+APPROVAL_PROOF = "approval.proof"
 GIT_COMMIT = "git.commit"
 GIT_BRANCH = "git.branch"
 GIT_DIRTY = "git.dirty"
@@ -40,6 +44,7 @@ RUN_ID = "mlflow.run_id"
 REGISTERED_AT = "registered.at"
 GATE_VERDICT = "gate.verdict"
 GATE_PRIMARY_METRIC = "gate.primary_metric"  # "roc_auc=0.8312": the primary metric at the gate
+CI_BUILD_URL = "ci.build_url"  # the CI build that registered the version (its published report)
 IMAGE_REF = "image.ref"
 IMAGE_DIGEST = "image.digest"
 LOCK_HASH = "env.lock_hash"
@@ -77,4 +82,15 @@ RUN_TAGS_FROM_TRAINING = (
     ENV_PYTHON,
     ENV_PLATFORM,
     ENV_STAGE_IMAGE,
+)
+
+# The version facts an approval statement binds (besides name, version, run id and source):
+# changing any of them after the approval voids it.
+APPROVED_FACTS = (
+    GIT_COMMIT,
+    DATASET_VERSION,
+    DATASET_DIGEST,
+    LOCK_HASH,
+    GATE_VERDICT,
+    GATE_PRIMARY_METRIC,
 )

@@ -118,11 +118,15 @@ def register_versions(
             MODEL, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
         )
         assert str(mv.version) == version
-        status = tags.ApprovalStatus.APPROVED if version in approved else "pending"
-        client.set_model_version_tag(MODEL, version, tags.APPROVAL_STATUS, status)
+        client.set_model_version_tag(MODEL, version, tags.APPROVAL_STATUS, "pending")
         if version not in without_image:
             client.set_model_version_tag(MODEL, version, tags.IMAGE_REF, images[version].ref)
             client.set_model_version_tag(MODEL, version, tags.IMAGE_DIGEST, images[version].digest)
+        if version in approved:  # as `mlci model approve` does: with a signed proof
+            from ml.config import load_settings
+            from ml.registry import ModelRegistry
+
+            ModelRegistry(load_settings()).approve(MODEL, version, "deploy-tests", "fixture")
 
 
 @pytest.fixture

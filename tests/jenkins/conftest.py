@@ -31,6 +31,13 @@ def double() -> Iterator[JenkinsDouble]:
     assert not d.errors, f"the double failed to serve a request:\n{d.errors[0]}"
 
 
+def link_pipelines(root: Path) -> None:
+    """The repository's Jenkinsfiles in a project folder: `mlci jenkins apply` reads the
+    parameters and cron of each job's Jenkinsfile (scriptPath) from the project root."""
+    (root / "Jenkinsfile").symlink_to(REPO / "Jenkinsfile")
+    (root / "jenkins").symlink_to(REPO / "jenkins", target_is_directory=True)
+
+
 def point_at(project: Path, url: str, **overrides: object) -> None:
     values = {
         "jenkins.url": url,
@@ -46,6 +53,7 @@ def point_at(project: Path, url: str, **overrides: object) -> None:
 def jproject(project: Path, double: JenkinsDouble, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project whose jenkins.url is the double, logged in as admin with an API token."""
     point_at(project, double.url.rstrip("/"))
+    link_pipelines(project.parent)
     monkeypatch.setenv("JENKINS_USER", "admin")
     monkeypatch.setenv("JENKINS_TOKEN", ADMIN_TOKEN)
     for var in (

@@ -184,7 +184,8 @@ def test_input_id_rule_and_answers(double: JenkinsDouble, admin: requests.Sessio
     assert r.status_code == 201
     double.wait_for_input("p", 1)
     pending = admin.get(double.url + "job/p/1/wfapi/pendingInputActions", timeout=5).json()
-    key = hashlib.md5(b"Ship it?").hexdigest().upper()
+    md5 = hashlib.md5(b"Ship it?").hexdigest()  # lowercase hex, first character capitalised
+    key = md5[0].upper() + md5[1:]
     assert pending[0]["id"] == key
     assert pending[0]["proceedUrl"] == f"/job/p/1/wfapi/inputSubmit?inputId={key}"
     assert pending[0]["abortUrl"] == f"/job/p/1/input/{key}/abort"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -129,6 +130,7 @@ def sh_scripts(path: Path, under: Node | None = None) -> list[tuple[str, bool]]:
 def mlci_invocations(script: str) -> list[list[str]]:
     """The argument lists of every `mlci ...` in a shell line (split at && ; | >)."""
     out = []
+    script = re.sub(r"\\\n\s*", " ", script)  # a shell line continuation
     for segment in re.split(r"&&|\|\||;|\||>", script):
         words = shlex.split(segment)
         if words and words[0] in ("mlci", ".venv/bin/mlci"):
@@ -205,7 +207,7 @@ def in_stage_image(agent: str | None) -> bool:
 def function(path: Path, name: str) -> Node:
     root, src = parse(path)
     for n in root.children:
-        if n.type == "function_definition":
+        if n.type in ("function_definition", "method_declaration"):
             ident = next(c for c in n.children if c.type == "identifier")
             if src[ident.start_byte : ident.end_byte].decode() == name:
                 return n
@@ -268,7 +270,7 @@ def test_every_sh_step_runs_mlci_in_the_stage_image_or_an_agreed_node_command(pa
     """mlci runs only in the stage image; on the node only the NODE_COMMANDS run."""
     for call, script in sh_calls(path):
         image = in_stage_image(effective_agent(call))
-        for segment in re.split(r"&&|\|\||;|\||>", script):
+        for segment in re.split(r"&&|\|\||;|\||>", re.sub(r"\\\n\s*", " ", script)):
             words = shlex.split(segment)
             if not words or segment.strip().startswith("build/"):
                 continue
@@ -417,24 +419,22 @@ def test_registration_is_guarded_to_main_and_names_the_version():
     assert len(others) == 1
 
 
-def test_training_options_parameters_trigger_and_reports():
+def test_training_options_parameters_and_reports():
     text = TRAINING.read_text()
     for needle in (
         "timeout(",
         "timestamps()",
         "buildDiscarder(logRotator(",
-        "disableConcurrentBuilds(abortPrevious: true)",
         "booleanParam(name: 'FORCE_RETRAIN'",
         "string(name: 'DATASET_VERSION'",
         "string(name: 'RETRAIN_REASON'",
-        "cron(",
         NODE_AGENT,
     ):
         assert needle in text, needle
     root, src = parse(TRAINING)
     always = calls(root, src, "always")
     assert always, "post { always { ... } } is missing"
-    body = Call("always", always[0].node, src).text()
+    body = Call("always", always[-1].node, src).text()
     assert "junit" in body and "archiveArtifacts" in body
     for report in ("build/validate", "build/evaluate"):
         assert report in body
@@ -448,7 +448,9 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     assert inputs, "the Approval stage needs an input directive"
     block = approval.text(inputs[0].node)
     assert re.search(r"\bid 'promote'", block)
-    assert re.search(r"\bsubmitter 'ml-approvers'", block)
+    # the approvers' user ids from the controller's global env (jenkins/casc.yaml): the local
+    # realm gives its users no group, so a group name would let nobody approve
+    assert re.search(r'\bsubmitter "\$\{env\.MLCI_APPROVERS\}"', block)
     assert re.search(r"\bsubmitterParameter 'APPROVER'", block)
     options = calls(closure, approval.src, "options")
     assert options and "timeout(" in approval.text(options[0].node), (
@@ -456,12 +458,31 @@ def test_deploy_approval_has_id_submitter_and_timeout():
     )
     steps = approval.text(closure)
     assert "milestone(" in steps and "lock(" in steps
-    assert sh_scripts(DEPLOY, closure) == [
-        (
-            'mlci model approve "$MODEL_NAME" "$MODEL_VERSION" --by "$APPROVER" --reason "$REASON"',
-            True,
-        )
+    # the proof of the approval is this build's answered input (approval helper's
+    # ml/registry/proofs/jenkins.py checks it through the Jenkins API)
+    ((script, single_quoted),) = sh_scripts(DEPLOY, closure)
+    assert single_quoted
+    assert mlci_invocations(script) == [
+        [
+            "model",
+            "approve",
+            "$MODEL_NAME",
+            "$MODEL_VERSION",
+            "--jenkins-build",
+            "$BUILD_URL",
+            "--input-id",
+            "Promote",
+            "--by",
+            "$APPROVER",
+            "--reason",
+            "$REASON",
+        ]
     ]
+    from ml.jenkins.builds import input_id
+
+    assert input_id("promote") == "Promote"  # the Id Jenkins gives `id 'promote'`
+    # a discarded build no longer vouches for the approval: keep it
+    assert "currentBuild.keepLog = true" in steps
 
 
 def test_deploy_order_milestones_lock_and_gate_check():
@@ -522,23 +543,255 @@ def test_credential_ids_match_casc_and_the_cli():
     assert known <= casc_ids
 
 
-def test_job_definitions_point_at_the_jenkinsfiles_and_declare_their_parameters(project):
+def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(project):
+    """One definition (issue 9, item 6): the job files declare no parameters or timers; the
+    rendered config.xml carries exactly what Declarative writes from the Jenkinsfile (read here
+    by the double's independent tree-sitter reader)."""
     from ml.config import load_settings
-    from ml.jenkins.jobs import load_definitions
+    from ml.jenkins.jobs import load_definitions, same_config
+    from tests.jenkins.conftest import link_pipelines
+    from tests.jenkins.double.declarative import apply_declared, read_declared
 
+    link_pipelines(project.parent)
     settings = load_settings(project, {"MLCI_JENKINS__SCM_URL": "https://git.example/r.git"})
     defs = {d.name: d.config_xml for d in load_definitions(settings, REPO / "jenkins" / "jobs")}
-    assert set(defs) == {"ml/train", "ml/deploy", "ml/retrain"}
+    # deploy and retrain in their own folders: the credentials scoped to them (jenkins-ctl)
+    assert set(defs) == {"ml/train", "ml/release/deploy", "ml/ct/retrain"}
     for name, jenkinsfile in (
         ("ml/train", "Jenkinsfile"),
-        ("ml/deploy", "jenkins/deploy.Jenkinsfile"),
-        ("ml/retrain", "jenkins/retrain.Jenkinsfile"),
+        ("ml/release/deploy", "jenkins/deploy.Jenkinsfile"),
+        ("ml/ct/retrain", "jenkins/retrain.Jenkinsfile"),
     ):
         assert f"<scriptPath>{jenkinsfile}</scriptPath>" in defs[name]
         assert (REPO / jenkinsfile).is_file()
-    top = DEPLOY.read_text().split("stages {")[0]  # pipeline parameters, not the input's
-    declared = re.findall(r"string\(name: '(\w+)'", top)
-    in_xml = re.findall(r"<name>(\w+)</name>\s*<description>", defs["ml/deploy"])
-    assert declared == in_xml == ["MODEL_NAME", "MODEL_VERSION"]
-    assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/deploy"]
-    assert f"defaultValue: '{settings.mlflow.model_name}'" in DEPLOY.read_text()
+    for path in (REPO / "jenkins" / "jobs").rglob("*.xml"):
+        props = ET.fromstring(path.read_bytes()).find("properties")
+        assert props is None or len(props) == 0, f"{path.name} defines job properties"
+    for name, path in (("ml/release/deploy", DEPLOY), ("ml/ct/retrain", RETRAIN)):
+        rendered = defs[name].split("\n", 1)[1].encode()  # without the XML declaration
+        after_run = apply_declared(rendered, read_declared(path.read_text(), {}))
+        # a Declarative run changes none of what apply wrote (it may add other properties)
+        assert same_config(after_run.decode(), defs[name]), name
+        prop = "properties/hudson.model.ParametersDefinitionProperty"
+        before, after = ET.fromstring(rendered).find(prop), ET.fromstring(after_run).find(prop)
+        assert (before is None) == (after is None)
+        if before is not None:
+            assert ET.tostring(before) == ET.tostring(after), name
+    assert "<spec>H 3 * * *</spec>" in defs["ml/ct/retrain"]
+    declared = read_declared(DEPLOY.read_text(), {})
+    assert [args["name"] for _, args in declared.parameters] == [
+        "ACTION",
+        "MODEL_NAME",
+        "MODEL_VERSION",
+        "ENVIRONMENT",
+    ]
+    assert f"<defaultValue>{settings.mlflow.model_name}</defaultValue>" in defs["ml/release/deploy"]
+
+
+# ---------------------------------------------------------------- issue 9
+
+
+def code(path: Path) -> str:
+    """The Jenkinsfile without its // comments."""
+    return re.sub(r"//[^\n]*", "", path.read_text())
+
+
+def test_deploy_has_no_disable_concurrent_builds_and_serialises_with_lock_and_milestones():
+    """disableConcurrentBuilds + a 3-day input kept every later deploy blocked in the queue."""
+    text = DEPLOY.read_text()
+    assert "disableConcurrentBuilds" not in code(DEPLOY)
+    from tests.jenkins.double.declarative import read_declared
+
+    assert read_declared(text, {}).no_concurrent is None
+    for title in ("Release", "Rollback"):
+        st = stage(DEPLOY, title)
+        options = calls(st.closure(), st.src, "options")[0]
+        assert re.search(r"lock\((resource: )?'model-registry'\)", st.text(options.node)), title
+    ordinals = [int(m) for m in re.findall(r"milestone\(ordinal: (\d+)", text)]
+    assert sorted(set(ordinals)) == [10, 20, 30]
+
+
+def test_scheduled_retraining_happens_only_when_the_ct_check_asks():
+    """The training pipeline has no timer (it retrained every night whatever the check said);
+    the retrain job's cron runs `mlci ct check --trigger`, which queues training on exit 10."""
+    training = code(TRAINING)
+    assert "cron(" not in training and "triggers {" not in training
+    assert "TimerTrigger" not in training
+    from tests.jenkins.double.declarative import read_declared
+
+    assert read_declared(RETRAIN.read_text(), {}).crons == ["H 3 * * *"]
+    check = stage(RETRAIN, "Check")
+    body = check.text()
+    assert "sh(script: 'mlci ct check --trigger', returnStatus: true)" in body
+    assert "if (status == 10)" in body and "error(" in body
+    # the queued build trains because the check says so (ml/ct/check.py: FORCE_RETRAIN=true)
+    model = stage(TRAINING, "Model")
+    when = model.text(calls(model.closure(), model.src, "when")[0].node)
+    assert "expression { params.FORCE_RETRAIN }" in when
+    import inspect
+
+    from ml.ct import check as ct
+
+    assert '"FORCE_RETRAIN": "true"' in inspect.getsource(ct.trigger_training)
+
+
+@pytest.mark.parametrize(("branch", "aborts"), [("main", False), ("feature/x", True)])
+def test_a_main_build_is_never_aborted_by_a_newer_one(branch: str, aborts: bool):
+    """abortPrevious on main could kill a build inside Register; evaluated per branch by the
+    double's reading of the options (as Declarative evaluates them at run time)."""
+    from tests.jenkins.double.declarative import read_declared
+
+    declared = read_declared(TRAINING.read_text(), {"BRANCH_NAME": branch})
+    assert declared.no_concurrent is not None
+    assert declared.no_concurrent.get("abortPrevious") is aborts
+
+
+def test_retrain_reaches_the_controller_at_the_builds_jenkins_url():
+    """Inside an agent 127.0.0.1 is the agent: the ct check gets JENKINS_URL (JCasC
+    location.url) as jenkins.url through MLCI_JENKINS__URL."""
+    check = stage(RETRAIN, "Check")
+    (call,) = [c for c, s in sh_calls(RETRAIN) if "ct check" in s]
+    envs = ancestors(call, "withEnv")
+    assert envs and 'withEnv(["MLCI_JENKINS__URL=${env.JENKINS_URL}"])' in check.text(envs[-1].node)
+    creds = ancestors(call, "withCredentials")
+    assert creds and "jenkinsCredentials()" in check.text(creds[0].node)
+    from ml.config import load_settings
+
+    assert "127.0.0.1" not in code(RETRAIN)
+    settings = load_settings(REPO / "mlci.yaml", {"MLCI_JENKINS__URL": "http://jenkins:8080/"})
+    assert settings.jenkins.url == "http://jenkins:8080/"
+
+
+def test_rollback_is_a_deploy_action_approved_like_a_deploy():
+    from tests.jenkins.double.declarative import read_declared
+
+    parameters = read_declared(DEPLOY.read_text(), {}).parameters
+    declared = {args["name"]: (kind, args) for kind, args in parameters}
+    assert declared["ACTION"][0] == "choice" and declared["ACTION"][1]["choices"] == [
+        "deploy",
+        "rollback",
+    ]
+    assert declared["ENVIRONMENT"][0] == "choice"
+    assert set(declared["ENVIRONMENT"][1]["choices"]) <= set(
+        yaml.safe_load((REPO / "mlci.yaml").read_text())["environments"]
+    )
+    text = DEPLOY.read_text()
+    order = [
+        text.index(f"stage('{s}')") for s in ("Verify gate", "Approval", "Release", "Rollback")
+    ]
+    assert order == sorted(order)
+    for title, action in (("Release", "deploy"), ("Rollback", "rollback")):
+        st = stage(DEPLOY, title)
+        when = st.text(calls(st.closure(), st.src, "when")[0].node)
+        assert f"expression {{ params.ACTION == '{action}' }}" in when
+        assert "beforeOptions true" in when  # no lock or node taken when skipped
+    roll = stage(DEPLOY, "Roll back")
+    assert sh_scripts(DEPLOY, roll.closure()) == [('mlci deploy rollback "$ENVIRONMENT"', True)]
+    assert in_stage_image(own_agent(roll))
+    assert "-v /var/run/docker.sock:/var/run/docker.sock" in own_agent(roll)
+
+
+def test_the_approval_input_shows_the_facts_from_mlci():
+    """The input's message is what `mlci jenkins approval-message` made of `mlci model show
+    --json` (or of `mlci deploy status --json` for a rollback), with the report link."""
+    approval = stage(DEPLOY, "Approval")
+    block = approval.text(calls(approval.closure(), approval.src, "input")[0].node)
+    assert re.search(r'\bmessage "\$\{env\.APPROVAL_MESSAGE\}"', block)
+    for title, source in (
+        (
+            "Check gate",
+            'mlci model show "$MODEL_NAME" "$MODEL_VERSION" --json >build/deploy/version.json',
+        ),
+        ("Check rollback", 'mlci deploy status "$ENVIRONMENT" --json >build/deploy/status.json'),
+    ):
+        st = stage(DEPLOY, title)
+        scripts = [s for s, _ in sh_scripts(DEPLOY, st.closure())]
+        assert any(s.endswith(source) for s in scripts), title
+        made = [s for s in scripts if "approval-message" in s]
+        assert len(made) == 1 and made[0].endswith(">build/deploy/approval.txt")
+        assert source.split(">")[-1] in made[0]
+        assert "env.APPROVAL_MESSAGE = readFile('build/deploy/approval.txt').trim()" in st.text()
+    # the link goes to the page publishHTML makes in the training build
+    from ml.jenkins.approval_message import REPORT_PAGE
+
+    assert f"reportName: '{REPORT_PAGE}'" in TRAINING.read_text()
+    # `mlci model register` in the Register stage keeps the build's URL (Jenkins sets BUILD_URL)
+    from ml.cli.model import register
+
+    (option,) = [p for p in register.params if p.name == "build_url"]
+    assert option.envvar == "BUILD_URL"
+
+
+def test_training_publishes_jenkins_native_results():
+    _, src = parse(TRAINING)
+    ci_post = Call("always", calls(stage(TRAINING, "CI").closure(), src, "always")[-1].node, src)
+    body = ci_post.text()
+    publish = calls(ci_post.node, src, "publishHTML")
+    assert len(publish) == 1
+    target = publish[0].text()
+    for needle in (
+        "reportDir: 'build/evaluate'",
+        "reportFiles: 'report.html'",
+        "keepAll: true",
+        "allowMissing: true",
+    ):
+        assert needle in target, needle
+    issues = calls(ci_post.node, src, "recordIssues")
+    assert len(issues) == 1
+    tools = issues[0].text()
+    assert "analysisParser(analysisModelId: 'ruff', pattern: 'build/lint/ruff.json')" in tools
+    assert "hadoLint(pattern: 'build/lint/hadolint.json')" in tools
+    assert "pattern: 'build/lint/shellcheck.xml'" in tools and "checkStyle(" in tools
+    assert "junit" in body
+    # the lint stage asks scripts/lint.sh for those reports
+    lint = stage(TRAINING, "Lint and unit tests")
+    assert "withEnv(['LINT_REPORTS=build/lint'])" in lint.text()
+    assert 'scripts/lint-reports.sh "$LINT_REPORTS"' in (REPO / "scripts/lint.sh").read_text()
+    # the description names the verdict (Evaluate, also on a failed gate) and the version
+    evaluate = stage(TRAINING, "Evaluate").text()
+    assert "currentBuild.description = gateVerdict()" in evaluate
+    assert "always" in evaluate
+    register = stage(TRAINING, "Register").text()
+    assert (
+        "${registered.name} version ${registered.version} registered; ${gateVerdict()}" in register
+    )
+    verdict = src[
+        function(TRAINING, "gateVerdict").start_byte : function(TRAINING, "gateVerdict").end_byte
+    ]
+    assert b"build/evaluate/metrics.json" in verdict and b".verdict" in verdict
+
+
+# mlci commands that talk to MLflow (the tracking server or the registry)
+MLFLOW_COMMANDS = ("train", "evaluate", "model", "deploy", "ct")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_mlflow_step_binds_the_mlflow_credential(path: Path):
+    _, src = parse(path)
+    helper = src[
+        function(path, "mlflowCredentials").start_byte : function(
+            path, "mlflowCredentials"
+        ).end_byte
+    ]
+    assert (
+        b"usernamePassword(credentialsId: 'mlci-mlflow',\n"
+        b"                             usernameVariable: 'MLFLOW_TRACKING_USERNAME',\n"
+        b"                             passwordVariable: 'MLFLOW_TRACKING_PASSWORD')"
+    ) in helper
+    seen = 0
+    for call, script in sh_calls(path):
+        for args in mlci_invocations(script):
+            if args and args[0] in MLFLOW_COMMANDS:
+                seen += 1
+                bound = [
+                    wc
+                    for wc in ancestors(call, "withCredentials")
+                    if "mlflowCredentials()" in wc.text()[:80]
+                ]
+                assert bound, f"{path.name}: sh '{script}' talks to MLflow without mlci-mlflow"
+                assert string_value(call, call.first_arg())[1], (
+                    f"{path.name}: '{script}' not single-quoted"
+                )
+    assert seen
+    # the tracking URI is the controller's global env (casc.yaml), never set in a pipeline
+    assert "MLCI_MLFLOW__TRACKING_URI" not in code(path)

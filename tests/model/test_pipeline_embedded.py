@@ -78,7 +78,7 @@ def test_promote_unapproved_is_refused_with_exit_3(trained):
 
 def test_approve_then_promote_moves_champion_and_records_who_when_why(trained):
     result = mlci(trained, "model", "approve", "1", "--by", "alice", "--reason", "looks good")
-    assert (result.exit_code, result.output) == (
+    assert (result.exit_code, result.stdout) == (
         0,
         "approved churn-classifier version 1 by alice\n",
     )
