@@ -1,5 +1,5 @@
-"""`mlci reproduce` end to end: fresh clones of this repository, a real MLflow server (the shared
-store) and a DVC remote folder outside both clones (the shared remote).
+"""`mlci reproduce` end to end: fresh clones of this repository, one MLflow store outside both
+clones (the shared store) and a DVC remote folder outside both (the shared remote).
 
 Clone A trains and registers version 1 with `make pipeline`'s command; clone B, at a later
 commit and with no dataset or DVC cache in it, rebuilds version 1 and must find it identical.
@@ -31,8 +31,8 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, mlflow_server) -> dict:
-    """Two clones, one MLflow server, one DVC remote; version 1 registered from clone A."""
+def shared(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two clones, one MLflow store outside both, one DVC remote; version 1 from clone A."""
     root = tmp_path_factory.mktemp("reproduce")
     remote = root / "remote"
     shutil.copytree(REPO / "data/remote", remote)
@@ -42,7 +42,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory, mlflow_server) -> dict:
         env.pop(var, None)
     env.update(
         {
-            "MLCI_MLFLOW__TRACKING_URI": mlflow_server.url,
+            "MLCI_MLFLOW__TRACKING_URI": f"sqlite:///{root / 'store/mlflow.db'}",
+            "MLCI_MLFLOW__ARTIFACT_ROOT": str(root / "store/artifacts"),
             "MLCI_MLFLOW__EXPERIMENT": name,
             "MLCI_MLFLOW__MODEL_NAME": name,
             "MLCI_DVC__REMOTE": "shared",
