@@ -11,8 +11,11 @@ what changed):
   size, estimator path, trusted types), `params` and `seed` on their own.
 - `data`: the dataset digest (its MD5; not its name or path).
 - `lock`: sha256 of locks/requirements.txt (else of the installed distributions).
-- `platform`: Python implementation and version, OS, machine, libc, and the stage image when
-  the run happens in one (MLCI_STAGE_IMAGE, set by the Jenkinsfile / docker executor).
+- `platform`: Python implementation and version, OS, machine, libc. In the stage image these
+  are the image's own; the image id itself (MLCI_STAGE_IMAGE, set by the Jenkinsfile) is
+  recorded as `env.stage_image` but not keyed: it changes with every rebuild of the image (any
+  file under ml/, a timestamp), while what it holds that can change a model is the lock and
+  the platform, both keyed.
 
 Documentation, tests, other mlci packages (deploy, serve, jenkins...) and other config sections
 are not part of it. Standard library only: computing a key imports no training stack.
@@ -129,6 +132,7 @@ def training_key(settings: Settings, dataset_digest: str) -> CacheKey:
     data = settings.data.model_dump(mode="json", exclude=_DATA_NOT_IN_KEY)
     train = settings.train.model_dump(mode="json", exclude={"params", "seed"})
     env = platform_facts()
+    env.pop("stage_image")  # recorded, not keyed (see the module doc)
     parts = {
         "code": model_code_digest(),
         "user_code": user_code_digest(settings),

@@ -185,9 +185,13 @@ def test_the_lock_misses(trained_project: Path):
         lock.write_text(before)
 
 
-def test_the_platform_part_names_the_stage_image(trained_project: Path, monkeypatch):
+def test_the_stage_image_id_is_recorded_but_not_keyed(trained_project: Path, monkeypatch):
+    """Its id changes with every image rebuild; its Python, libc and packages are keyed."""
+    from ml.cache.key import platform_facts
+
     monkeypatch.setenv("MLCI_STAGE_IMAGE", "sha256:" + "0" * 64)
-    assert lookup(trained_project) is None
+    assert platform_facts()["stage_image"] == "sha256:" + "0" * 64
+    assert lookup(trained_project) is not None
 
 
 def test_a_lookup_imports_no_training_stack(trained_project: Path):
