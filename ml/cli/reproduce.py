@@ -15,7 +15,7 @@ from ml.cli.common import (
 
 
 @click.command()
-@model_version_arguments
+@model_version_arguments(metavar="VERSION|ALIAS")
 @click.option(
     "--tolerance",
     type=click.FloatRange(min=0),

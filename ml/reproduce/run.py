@@ -293,7 +293,7 @@ def reproduce_version(
 
     start = time.perf_counter()
     registry = ModelRegistry(settings)
-    info = registry.get_version(name, version)
+    info = registry.resolve(name, version)  # a number or an alias (champion, challenger)
     tags, params, metrics, recorded = _run_facts(settings, info.run_id)
     tags = {**tags, **{k: v for k, v in info.tags.items() if k in REQUIRED}}
     _check_recorded(info.name, info.version, tags, recorded)
