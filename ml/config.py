@@ -130,6 +130,11 @@ class EvaluateSettings(_Section):
     compare_to_champion: list[str] | None = Field(
         None, description="metrics that may not regress; default [primary_metric]"
     )
+    tests: Path | None = Field(
+        None,
+        description="folder of the project's own pytest model tests, run by the pipeline's "
+        "test stage (`mlci model test`); None: no such stage",
+    )
 
 
 class MlflowSettings(_Section):
@@ -203,9 +208,25 @@ class EnvironmentSettings(_Section):
 
 
 class DriftSettings(_Section):
-    psi_max: float = Field(0.2, gt=0, description="a feature drifts when its PSI exceeds this")
+    """When a column drifts: a large shift (PSI or distance above its bound) that is not noise
+    (test p-value below its bound), measured on at most `sample_size` rows per side."""
+
+    psi_max: float = Field(0.2, gt=0, description="shift is large when PSI exceeds this")
+    distance_max: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="shift is large when the KS statistic (numeric) / total variation "
+        "distance (categorical) exceeds this",
+    )
     p_value_min: float = Field(
-        0.001, gt=0, lt=1, description="a feature drifts when its KS/chi-square p-value is below"
+        0.001,
+        gt=0,
+        lt=1,
+        description="shift is not noise when the KS/chi-square p-value on the sample is below",
+    )
+    sample_size: int = Field(
+        5000, ge=100, description="rows sampled from each snapshot (seeded) before measuring"
     )
     min_features: int = Field(1, ge=1, description="drifted features needed to retrain")
     bins: int = Field(10, ge=2, description="quantile bins for the PSI of numeric features")

@@ -30,7 +30,8 @@ from ml.config import Settings
 from ml.errors import InputError
 from ml.session import Session
 
-STAGES = ("validate", "train", "evaluate", "register")
+# `test` (the project's own model tests, `mlci model test`) runs only when evaluate.tests is set.
+STAGES = ("test", "validate", "train", "evaluate", "register")
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,9 @@ class PipelineResult:
                 f"{self.seconds:.1f}",
             )
         )
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        from ml.common import format_table
+
+        return format_table(rows, rule_after_header=True)
 
     def to_dict(self) -> dict:
         return {
@@ -146,27 +144,31 @@ def plan(
     start: str | None = None,
     stop: str | None = None,
 ) -> tuple[list[Stage], list[str]]:
-    """The stages from `start` to `stop` (inclusive) and the names of those left out."""
+    """The stages from `start` to `stop` (inclusive) and the names of those left out.
+
+    `test` is a stage only when evaluate.tests names a folder of model tests."""
+    present = [n for n in STAGES if n != "test" or settings.evaluate.tests is not None]
     for label, value in (("--from", start), ("--to", stop)):
-        if value is not None and value not in STAGES:
-            raise InputError(f"{label} {value}: unknown stage (stages: {', '.join(STAGES)})")
-    i = STAGES.index(start) if start else 0
-    j = STAGES.index(stop) if stop else len(STAGES) - 1
+        if value is not None and value not in present:
+            raise InputError(f"{label} {value}: unknown stage (stages: {', '.join(present)})")
+    i = present.index(start) if start else 0
+    j = present.index(stop) if stop else len(present) - 1
     if i > j:
-        raise InputError(f"--from {start} comes after --to {stop} (order: {' -> '.join(STAGES)})")
+        raise InputError(f"--from {start} comes after --to {stop} (order: {' -> '.join(present)})")
     data_args: tuple[str, ...] = ()
     if dataset:
         from ml.data.dataset import resolve_dataset
 
         data_args = (str(resolve_dataset(settings, dataset).path),)
     argv = {
+        "test": ("model", "test"),
         "validate": ("data", "validate", *data_args),
         "train": ("train", *(("--dataset", *data_args) if data_args else ())),
         "evaluate": ("evaluate",),
         "register": ("model", "register"),
     }
-    chosen = [Stage(n, argv[n]) for n in STAGES[i : j + 1]]
-    return chosen, [n for n in STAGES if n not in STAGES[i : j + 1]]
+    chosen = [Stage(n, argv[n]) for n in present[i : j + 1]]
+    return chosen, [n for n in present if n not in present[i : j + 1]]
 
 
 def _quietly(fn: Callable[[], object]) -> None:
@@ -292,8 +294,11 @@ def run_local(
             warm_imports,
         ]
     if cached is not None and cached.registered:
-        # Only validation may be left to do; the model stages are reported as cached.
-        keep = [s for s in stages if s.name == "validate" and not cached.validated]
+        # Only the user's model tests (not keyed) and validation may be left to do; the model
+        # stages are reported as cached.
+        keep = [
+            s for s in stages if s.name == "test" or (s.name == "validate" and not cached.validated)
+        ]
         result = run_pipeline(keep, runner, say=say)
         if result.passed:
             done = {s.name for s in result.stages}

@@ -15,9 +15,8 @@ Scores handed to `compute_metrics`:
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
-Task = Literal["binary", "multiclass", "regression"]
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 
 METRICS: dict[str, tuple[str, ...]] = {
@@ -45,10 +44,6 @@ NEEDS_PROBA: dict[str, frozenset[str]] = {
 
 def is_classification(task: str) -> bool:
     return task in ("binary", "multiclass")
-
-
-def direction(metric: str) -> int:
-    return DIRECTION[metric]
 
 
 def compute_metrics(

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "ct": "ml.cli.ct:ct",
     "config": "ml.cli.config:config",
     "reproduce": "ml.cli.reproduce:reproduce",
+    "init": "ml.cli.init:init",
 }
 
 

@@ -66,15 +66,16 @@ def check(ctx: click.Context, dataset: str | None, trigger: bool, as_json: bool)
             rows.append((s.name, state, _fmt(s.value), _fmt(s.bound), s.detail))
         if report.drift:
             rows.append(("", "", "", "", ""))
-            rows.append(("FEATURE", "DRIFT", "PSI / p", "BOUND", "TEST"))
+            rows.append(("COLUMN", "DRIFT", "PSI / DIST / p", "BOUND", "DETAIL"))
             for d in report.drift:
+                name = d.feature if d.role == "feature" else f"{d.role}:{d.feature}"
                 rows.append(
                     (
-                        d.feature,
+                        name,
                         "yes" if d.drifted else "no",
-                        f"{d.psi:.3f} / {d.p_value:.1e}",
-                        f"{d.psi_bound:g} / {d.p_value_bound:g}",
-                        f"{d.test} statistic {d.statistic:.4g}",
+                        f"{d.psi:.3f} / {d.distance_name} {d.distance:.3f} / {d.p_value:.1e}",
+                        f"{d.psi_bound:g} / {d.distance_bound:g} / {d.p_value_bound:g}",
+                        d.reason,
                     )
                 )
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -83,6 +84,13 @@ def check(ctx: click.Context, dataset: str | None, trigger: bool, as_json: bool)
                 "  ".join(
                     [*(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)), r[4]]
                 ).rstrip()
+            )
+        if report.drift_sample:
+            n = report.drift_sample
+            click.echo(
+                f"drift sample: {n['reference']} of {n['reference_rows']} reference rows, "
+                f"{n['current']} of {n['current_rows']} current rows "
+                f"(ct.drift.sample_size {n['sample_size']})"
             )
         if report.plot:
             click.echo(f"drift plot: {report.plot}")

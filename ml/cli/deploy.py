@@ -109,6 +109,6 @@ def status(env: str | None, as_json: bool) -> None:
                 deployed,
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    from ml.common import format_table
+
+    click.echo(format_table(table))

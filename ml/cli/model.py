@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from ml.cli.common import (
@@ -23,7 +21,9 @@ def _registry():
 
 
 def _who(by: str | None) -> str:
-    return by or os.environ.get("BUILD_USER_ID") or os.environ.get("USER") or ""
+    from ml.common import current_user
+
+    return current_user(by)
 
 
 def _line(v) -> str:
@@ -215,6 +215,25 @@ def promote(version: str, name: str | None, by: str | None) -> None:
     was = f" (was version {previous.version})" if previous else ""
     progress(f"champion of {v.name}: version {v.version}{was}")
     click.echo(f"promoted {v.name} version {v.version} to champion{was}")
+
+
+@model.command("test")
+@click.pass_context
+@handle_errors
+def test(ctx: click.Context) -> None:
+    """Run the project's own model tests (pytest on evaluate.tests); exit 1 if one fails.
+
+    The pipeline's `test` stage; writes JUnit XML to build/test/junit.xml.
+    """
+    from pathlib import Path
+
+    from ml.cli.common import CliState
+    from ml.train.user_tests import run_user_tests
+
+    state = ctx.find_object(CliState)
+    config = Path(state.config_path) if state and state.config_path else None
+    result = run_user_tests(get_settings(), config, say=progress)
+    click.echo(f"model tests in {result.folder} passed; JUnit in {result.junit}")
 
 
 # Model images (build, push, inspect) live in their own module; attached here.

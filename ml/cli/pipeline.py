@@ -56,7 +56,8 @@ def pipeline() -> None:
     "--from",
     "start",
     metavar="STAGE",
-    help="First stage to run (validate, train, evaluate, register).",
+    help="First stage to run (test when evaluate.tests is set, validate, train, evaluate, "
+    "register).",
 )
 @click.option("--to", "stop", metavar="STAGE", help="Last stage to run.")
 @click.option(
@@ -98,7 +99,10 @@ def run(
     no_cache: bool,
     as_json: bool,
 ) -> None:
-    """validate -> train -> evaluate -> register; stops at the first failure with its exit code.
+    """[test ->] validate -> train -> evaluate -> register; stops at the first failure.
+
+    `test` (the project's own model tests, `mlci model test`) runs when evaluate.tests is set.
+    The run exits with the failing stage's exit code.
 
     Progress goes to stderr; a table of per-stage status and timings ends the run (also written
     to build/pipeline/summary.json).

@@ -5,8 +5,10 @@ Three signals, each compared with a bound from `ct` in mlci.yaml, all reported e
 - performance: the champion, scored on the newest labelled snapshot, is below `ct.performance.min`
                (default `evaluate.min[metric]`) or fell more than `max_drop` below the value
                recorded at its evaluation (`test_<metric>` on its run);
-- drift:       at least `min_features` features drift (PSI or KS / chi-square, see drift.py)
-               between the champion's training snapshot and the newest one.
+- drift:       at least `min_features` features, or the target or the champion's prediction,
+               drift between the champion's training snapshot and the newest one: a large
+               shift (PSI or KS / total variation above its bound) that is not noise (test
+               p-value on a fixed-size sample below its bound); see drift.py.
 Any triggered signal means "retrain" (exit code RETRAIN_EXIT_CODE); otherwise "no action" (0).
 Without a champion there is nothing to compare: the decision is "retrain", reason no_champion.
 """
@@ -47,6 +49,7 @@ class CtReport:
     signals: list[Signal]
     drift: list[FeatureDrift] = field(default_factory=list)
     plot: str | None = None
+    drift_sample: dict[str, int] | None = None
     triggered_build: dict[str, Any] | None = None
 
     @property
@@ -74,7 +77,11 @@ class CtReport:
             "dataset": self.dataset,
             "champion": self.champion,
             "signals": [asdict(s) for s in self.signals],
-            "drift": {"features": [d.to_dict() for d in self.drift], "plot": self.plot},
+            "drift": {
+                "features": [d.to_dict() for d in self.drift],
+                "plot": self.plot,
+                "sample": self.drift_sample,
+            },
             "triggered_build": self.triggered_build,
         }
 
@@ -162,14 +169,39 @@ def _performance_signal(
     )
 
 
+def _predictions(model: Any, frame: Any, settings: Settings) -> Any:
+    """The champion's predictions on `frame`: labels (classification) or numbers (regression)."""
+    import pandas as pd
+
+    from ml.train.model import feature_frame
+
+    return pd.Series(model.predict(feature_frame(frame, settings)), index=frame.index)
+
+
 def _drift_signal(
-    settings: Settings, champ: Any, dataset: DatasetVersion, frame: Any, out_dir: Path
-) -> tuple[Signal, list[FeatureDrift], str | None]:
+    settings: Settings,
+    champ: Any,
+    dataset: DatasetVersion,
+    frame: Any,
+    out_dir: Path,
+    load_champion: Any = None,
+) -> tuple[Signal, list[FeatureDrift], str | None, dict[str, int] | None]:
+    """Drift of every feature, of the target and of the champion's prediction, measured on a
+    seeded sample of at most ct.drift.sample_size rows of each snapshot (drift.py)."""
+    from ml.ct.drift import (
+        CATEGORICAL,
+        NUMERIC,
+        PREDICTION,
+        column_drift,
+        sample_rows,
+    )
+
     cfg = settings.ct.drift
     if champ is None:
         return (
             Signal("drift", False, None, None, "no champion: no reference data", evaluated=False),
             [],
+            None,
             None,
         )
     ref_version = champ.tags.get(tags.DATASET_VERSION)
@@ -187,23 +219,67 @@ def _drift_signal(
             ),
             [],
             None,
+            None,
         )
     reference = resolve_dataset(settings, ref_path)
-    results = feature_drift(read_frame(reference, settings), frame, settings.data.features, cfg)
-    drifted = [d.feature for d in results if d.drifted]
+    ref_all = read_frame(reference, settings)
+    seed = settings.train.seed
+    ref = sample_rows(ref_all, cfg.sample_size, seed)
+    cur = sample_rows(frame, cfg.sample_size, seed + 1)
+    results = feature_drift(ref, cur, settings.data.features, cfg)
+    features_drifted = [d.feature for d in results if d.drifted]
+    kind = NUMERIC if settings.train.task == "regression" else CATEGORICAL
+    target = settings.data.target
+    extra: list[FeatureDrift] = []
+    if target in ref.columns and target in cur.columns:
+        extra.append(column_drift(ref[target], cur[target], target, kind, cfg, "target"))
+    if load_champion is not None:
+        model = load_champion()
+        ref = ref.assign(**{PREDICTION: _predictions(model, ref, settings)})
+        cur = cur.assign(**{PREDICTION: _predictions(model, cur, settings)})
+        extra.append(
+            column_drift(ref[PREDICTION], cur[PREDICTION], target, kind, cfg, "prediction")
+        )
+    results += extra
     plot = plot_drift(
-        read_frame(reference, settings),
-        frame,
-        results,
-        out_dir / "drift.png",
-        (reference.version, dataset.version),
-        cfg.bins,
+        ref, cur, results, out_dir / "drift.png", (reference.version, dataset.version), cfg.bins
     )
-    triggered = len(drifted) >= cfg.min_features
-    detail = f"{len(drifted)} of {len(results)} features drift from {reference.version}" + (
-        f": {', '.join(drifted)}" if drifted else ""
+    others = [d.role for d in extra if d.drifted]
+    triggered = len(features_drifted) >= cfg.min_features or bool(others)
+    sample = (
+        f"sample {len(ref)} of {len(ref_all)} / {len(cur)} of {len(frame)} rows "
+        f"(ct.drift.sample_size {cfg.sample_size})"
     )
-    return (Signal("drift", triggered, len(drifted), cfg.min_features, detail), results, str(plot))
+    detail = (
+        f"{len(features_drifted)} of {len(results) - len(extra)} features drift from "
+        f"{reference.version}"
+        + (f": {', '.join(features_drifted)}" if features_drifted else "")
+        + "".join(f"; {role} drifts" for role in others)
+        + f"; {sample}"
+    )
+    value = {"features": len(features_drifted)}
+    value.update({d.role: d.drifted for d in extra})
+    bound = {"min_features": cfg.min_features}
+    sizes = {
+        "sample_size": cfg.sample_size,
+        "reference": len(ref),
+        "reference_rows": len(ref_all),
+        "current": len(cur),
+        "current_rows": len(frame),
+    }
+    return (Signal("drift", triggered, value, bound, detail), results, str(plot), sizes)
+
+
+def _once(fn: Any, *args: Any) -> Any:
+    """A call of `fn(*args)` made on first use and remembered for this check only."""
+    box: list[Any] = []
+
+    def call() -> Any:
+        if not box:
+            box.append(fn(*args))
+        return box[0]
+
+    return call
 
 
 def run_check(settings: Settings, dataset: str | None = None) -> CtReport:
@@ -220,12 +296,14 @@ def run_check(settings: Settings, dataset: str | None = None) -> CtReport:
     signals: list[Signal] = []
     drift: list[FeatureDrift] = []
     plot = None
+    drift_sample = None
     if "new_data" in enabled:
         signals.append(_new_data_signal(ds, champ))
     if "performance" in enabled:
         signals.append(_performance_signal(settings, registry, champ, ds, frame))
     if "drift" in enabled:
-        sig, drift, plot = _drift_signal(settings, champ, ds, frame, out_dir)
+        loader = None if champ is None else _once(registry.load_model, champ.name, champ.version)
+        sig, drift, plot, drift_sample = _drift_signal(settings, champ, ds, frame, out_dir, loader)
         signals.append(sig)
     champion = (
         None
@@ -243,6 +321,7 @@ def run_check(settings: Settings, dataset: str | None = None) -> CtReport:
         signals=signals,
         drift=drift,
         plot=plot,
+        drift_sample=drift_sample,
     )
     write_report(settings, report)
     return report

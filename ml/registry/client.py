@@ -13,16 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ml.common import utc_now
 from ml.config import Settings
 from ml.errors import InputError, NotApproved
 from ml.registry import tags as T
 from ml.registry.lock import registry_lock
 from ml.registry.tracking import connect, describe_tags, mlflow_errors
-
-
-def utc_now() -> str:
-    """UTC timestamp in ISO 8601 with seconds, e.g. 2026-01-31T12:00:00Z."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

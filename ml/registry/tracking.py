@@ -61,6 +61,12 @@ def probe(uri: str, timeout: float = 3.0) -> None:
         raise unreachable(uri, reason) from None
 
 
+def _quiet() -> None:
+    """MLflow configures its loggers when imported; quieten them (errors still show)."""
+    for noisy in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
 def ensure_sqlite_store(db_path: Path, artifact_uri: str) -> None:
     """Create the embedded SQLite store atomically: complete, or not there at all.
 
@@ -85,6 +91,7 @@ def ensure_sqlite_store(db_path: Path, artifact_uri: str) -> None:
             tmp = db_path.with_name(f".{db_path.name}.creating-{os.getpid()}")
             from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+            _quiet()
             store = SqlAlchemyStore(f"sqlite:///{tmp}", artifact_uri)
             store.engine.dispose()
             with open(tmp, "rb+") as fh:
@@ -105,9 +112,7 @@ def connect(settings: Settings, session: Session | None = None) -> str:
         os.environ.setdefault(name, value)
     key = f"{uri}#{settings.mlflow.experiment}"
     known = session.experiments.get(key) if session is not None else None
-    # MLflow configures its loggers on import; quieten them (errors still show).
-    for noisy in ("mlflow", "alembic", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    _quiet()
     artifact_root = settings.path(settings.mlflow.artifact_root)
     if known is None:
         if is_remote(uri):
@@ -120,8 +125,7 @@ def connect(settings: Settings, session: Session | None = None) -> str:
                 )
     import mlflow
 
-    for noisy in ("mlflow", "alembic", "urllib3"):  # again: importing mlflow resets them
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    _quiet()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     if known is not None:

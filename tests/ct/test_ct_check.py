@@ -41,10 +41,18 @@ def test_drifted_snapshot_triggers_with_drift_and_new_data(ct_env):
     assert sig["new_data"]["bound"] == doc["champion"]["dataset_digest"]
     assert sig["performance"]["triggered"] is False
     assert sig["performance"]["bound"] == {"min": 0.8, "max_drop": 0.02}
-    drifted = {f["feature"] for f in doc["drift"]["features"] if f["drifted"]}
-    assert {"monthly_charges", "support_calls"} <= drifted
-    assert "payment_method" not in drifted
-    assert sig["drift"]["value"] == len(drifted)
+    columns = doc["drift"]["features"]
+    drifted = {f["feature"] for f in columns if f["drifted"] and f["role"] == "feature"}
+    # large shifts that are not noise; contract/tenure shift a little and do not count
+    assert drifted == {"monthly_charges", "support_calls", "internet_service"}
+    assert sig["drift"]["value"]["features"] == len(drifted)
+    roles = {f["role"]: f for f in columns if f["role"] != "feature"}
+    assert roles["target"]["kind"] == "categorical" and roles["target"]["drifted"] is True
+    assert roles["prediction"]["feature"] == "churned"
+    sample = doc["drift"]["sample"]
+    assert sample["sample_size"] == 5000 and sample["reference"] == 5000
+    assert sample["reference_rows"] == 20000
+    assert all(f["sample"] == {"reference": 5000, "current": 5000} for f in columns[:2])
     plot = Path(doc["drift"]["plot"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((plot.parent / "report.json").read_text())

@@ -1,4 +1,8 @@
-"""The pipeline on the embedded default store (SQLite under .mlci/): register, approve, promote."""
+"""The pipeline on the embedded default store (SQLite under .mlci/): register, approve, promote.
+
+Every test runs alone (`pytest path::test`): a test that changes the registry works on its own
+copy of the project (`trained_copy`, `second_run_copy`), and sets up the state it needs there.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,14 @@ def test_evaluate_writes_reports_and_smoke_samples(trained):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     smoke = json.loads((out / "smoke_samples.json").read_text())
     assert len(smoke["samples"]) == 8
-    assert set(smoke["samples"][0]) == {"id", "features", "label", "prediction", "probability"}
+    assert set(smoke["samples"][0]) == {
+        "id",
+        "features",
+        "label",
+        "prediction",
+        "probability",
+        "probabilities",  # per class, aligned with smoke["classes"] (docs/byod.md)
+    }
 
 
 def test_loaded_model_reproduces_the_smoke_samples(trained):
@@ -66,7 +77,8 @@ def test_loaded_model_reproduces_the_smoke_samples(trained):
     np.testing.assert_allclose(proba, [s["probability"] for s in smoke["samples"]], rtol=1e-12)
 
 
-def test_promote_unapproved_is_refused_with_exit_3(trained):
+def test_promote_unapproved_is_refused_with_exit_3(trained_copy):
+    trained = trained_copy
     result = mlci(trained, "model", "promote", "1")
     assert result.exit_code == 3
     assert result.output == (
@@ -76,7 +88,8 @@ def test_promote_unapproved_is_refused_with_exit_3(trained):
     assert ModelRegistry(load_settings(trained)).champion() is None
 
 
-def test_approve_then_promote_moves_champion_and_records_who_when_why(trained):
+def test_approve_then_promote_moves_champion_and_records_who_when_why(trained_copy):
+    trained = trained_copy
     result = mlci(trained, "model", "approve", "1", "--by", "alice", "--reason", "looks good")
     assert (result.exit_code, result.stdout) == (
         0,
@@ -97,8 +110,14 @@ def test_approve_then_promote_moves_champion_and_records_who_when_why(trained):
     assert tags[T.PROMOTED_BY] == "bob"
 
 
-def test_second_run_is_reproducible_and_compared_with_the_champion(trained):
+def test_second_run_is_reproducible_and_compared_with_the_champion(trained_copy):
     """Same inputs -> identical predictions; the gate scores the champion on the same rows."""
+    trained = trained_copy
+    for args in (
+        ("model", "approve", "1", "--by", "alice", "--reason", "ok"),
+        ("model", "promote", "1", "--by", "bob"),
+    ):
+        assert mlci(trained, *args).exit_code == 0
     settings = load_settings(trained)
     first = json.loads((settings.build_dir / "evaluate/metrics.json").read_text())
     # --no-cache: the training cache would reuse version 1's run instead of training again.
@@ -121,15 +140,15 @@ def test_second_run_is_reproducible_and_compared_with_the_champion(trained):
     champion_proba = reg.load_model(None, "1").predict_proba(X)
     from ml.evaluate.run import _load_candidate
     from ml.train.record import read_record
-    from ml.train.serialization import _fitted
 
-    _fitted.clear()  # force the second model through the artifact store
-    candidate = _load_candidate(settings, read_record(settings))
+    # No session: the second model comes through the artifact store.
+    candidate = _load_candidate(settings, read_record(settings), None)
     np.testing.assert_array_equal(candidate.predict_proba(X), champion_proba)
     assert isinstance(X, pd.DataFrame)
 
 
-def test_reject_requires_reason_and_blocks_later_approval(trained):
+def test_reject_requires_reason_and_blocks_later_approval(second_run_copy):
+    trained = second_run_copy
     result = mlci(trained, "model", "register")  # registers the second, passing run
     assert result.exit_code == 0, result.output
     assert result.stdout == (
@@ -160,7 +179,9 @@ def test_reject_requires_reason_and_blocks_later_approval(trained):
     ]
 
 
-def test_unknown_version_and_model_exit_2(trained):
+def test_unknown_version_and_model_exit_2(second_run_copy):
+    trained = second_run_copy
+    assert mlci(trained, "model", "register").exit_code == 0
     settings = load_settings(trained)
     result = mlci(trained, "model", "show", "9")
     assert result.exit_code == 2
