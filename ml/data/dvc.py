@@ -326,3 +326,52 @@ def add_version(settings: Settings, source: Path, version: str) -> AddedVersion:
     if pushed != digest:  # pragma: no cover - the file changed while adding
         raise InputError(f"{dest}: changed while it was added (md5 {digest} -> {pushed})")
     return AddedVersion(version, dest, dvc_file(dest), digest, remote.name, remote.url, created)
+
+
+LOCAL_REMOTE = "data/remote"  # the bundled-style remote of a new project, relative to its root
+_NEW_CONFIG = (
+    "[core]\n    remote = local\n    analytics = false\n"
+    "['remote \"local\"']\n    url = ../" + LOCAL_REMOTE + "\n"
+)
+
+
+def ensure_dvc_project(root: Path) -> tuple[Path, list[Path]]:
+    """The DVC project holding `root`; when there is none, make `root` one, with a local remote
+    in `data/remote/` (committed with the project, as the bundled example does). Returns the
+    project folder and the files written."""
+    found = dvc_root(root)
+    if found is not None:
+        return found, []
+    written = []
+    (root / ".dvc").mkdir(parents=True, exist_ok=True)
+    here = root.resolve()
+    in_git = any((f / ".git").exists() for f in (here, *here.parents))
+    # Outside git DVC needs no_scm (remove the line after `git init`).
+    config = (
+        _NEW_CONFIG.replace("[core]\n", "[core]\n    no_scm = true\n")
+        if not in_git
+        else _NEW_CONFIG
+    )
+    for path, text in (
+        (root / ".dvc" / "config", config),
+        (root / ".dvc" / ".gitignore", "/config.local\n/tmp\n/cache\n"),
+        (root / ".dvcignore", f"/{LOCAL_REMOTE}\n/build\n/.mlci\n"),
+    ):
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return root, written
+
+
+def track_version(
+    path: Path, project_root: Path, settings: Settings | None = None
+) -> tuple[str, list[Path]]:
+    """`dvc add` + `dvc push` an existing snapshot, in the DVC project holding `project_root`
+    (made when there is none: mlci init). Returns its md5 and the files written."""
+    _, written = ensure_dvc_project(project_root)
+    md5 = open_remote(path.parent, settings).push(path)
+    ignore = path.parent / ".gitignore"  # dvc add writes it inside git only
+    lines = ignore.read_text(encoding="utf-8").split() if ignore.exists() else []
+    if f"/{path.name}" not in lines:
+        with ignore.open("a", encoding="utf-8") as fh:
+            fh.write(f"/{path.name}\n")
+    return md5, [*written, dvc_file(path), ignore]
