@@ -211,3 +211,36 @@ def test_a_lookup_imports_no_training_stack(trained_project: Path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_cache_is_shared_through_a_tracking_server(tmp_path: Path, mlflow_server):
+    """Two workspaces, one MLflow server: the second finds the first one's registered version
+    over the REST API (no MLflow client import), and a changed param misses."""
+    import uuid
+
+    name = f"cache-{uuid.uuid4().hex[:8]}"
+    lines = (REPO / "data/snapshots/2025Q1.csv").read_bytes().splitlines(keepends=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "small.csv").write_bytes(b"".join(lines[:3001]))
+    overrides = {
+        "data.dir": str(data),
+        "data.version": "small",
+        "mlflow.experiment": name,
+        "mlflow.model_name": name,
+        "train.params": {"max_iter": 20},
+        "evaluate.min": {},
+        "evaluate.max": {},
+    }
+    first = write_project(tmp_path / "a", overrides, tracking_uri=mlflow_server.url)
+    env = {k: None for k in os.environ if k.startswith("MLCI_")}
+    for args in (("train",), ("evaluate",), ("model", "register")):
+        r = CliRunner().invoke(cli, ["--config", str(first), *args], env=env)
+        assert r.exit_code == 0, r.output
+    second = write_project(tmp_path / "b", overrides, tracking_uri=mlflow_server.url)
+    hit = lookup(second)
+    assert hit is not None and hit.version == "1" and hit.model_name == name
+    assert lookup(second, {"MLCI_TRAIN__PARAMS__MAX_ITER": "21"}) is None
+    r = CliRunner().invoke(cli, ["--config", str(second), "train"], env=env)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"cache hit: version 1, key {hit.key[:12]}; reused run ")
