@@ -159,7 +159,7 @@ def test_a_version_recorded_before_this_feature_exits_2(shared):
     legacy = client.create_run(exp.experiment_id, tags={"git.commit": old.tags["git.commit"]})
     client.set_terminated(legacy.info.run_id)
     mv2 = client.create_model_version(name, old.source, legacy.info.run_id)
-    r = run(shared["b"], shared["env"], "reproduce", mv2.version)
+    r = run(shared["b"], shared["env"], "reproduce", str(mv2.version))
     assert r.returncode == 2
     assert (
         f"version {mv2.version} did not record dataset.digest, dataset.version, env.lock_hash"
