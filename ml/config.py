@@ -288,6 +288,21 @@ class CtSettings(_Section):
     job: str = Field("train/main", description="Jenkins job (under jenkins.folder) that retrains")
 
 
+class DvcSettings(_Section):
+    """Where dataset versions live: a DVC remote (docs/data.md). Credentials of an S3 remote come
+    from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment, never from this file."""
+
+    remote: str | None = Field(
+        None, description="DVC remote name; None = the default remote in .dvc/config"
+    )
+    url: str | None = Field(
+        None, description="override the remote's URL, e.g. s3://bucket/dvc (defines `remote`)"
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (SeaweedFS, MinIO) for an s3:// url"
+    )
+
+
 class JenkinsApprovalSettings(_Section):
     """Which Jenkins input answers count as approvals (proof kind `jenkins-input`)."""
 
@@ -359,6 +374,7 @@ class Settings(_Section):
     ct: CtSettings = CtSettings()
     state: StateSettings = StateSettings()
     approval: ApprovalSettings = ApprovalSettings()
+    dvc: DvcSettings = DvcSettings()
 
     @model_validator(mode="after")
     def _metrics_fit_the_task(self) -> Settings:
@@ -409,6 +425,8 @@ class Settings(_Section):
         """The gate's metrics that need predict_proba for this task (with their field)."""
         need = NEEDS_PROBA[self.train.task]
         return {m: f for m, f in self.gate_metrics().items() if m in need}
+
+    approval: ApprovalSettings = ApprovalSettings()
 
     def path(self, p: Path | str) -> Path:
         """Resolve a path from the config against the project root."""

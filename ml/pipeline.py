@@ -45,7 +45,7 @@ class Stage:
 @dataclass
 class StageResult:
     name: str
-    status: str  # "passed" | "failed" | "skipped" | "not run"
+    status: str  # "passed" | "failed" | "skipped" | "not run" | "cached"
     exit_code: int | None = None
     seconds: float = 0.0
 
@@ -248,8 +248,13 @@ def run_local(
     executor: str = "local",
     speculate: bool = True,
     say: Callable[[str], None] = lambda _m: None,
+    use_cache: bool = True,
 ) -> PipelineResult:
     """`mlci pipeline run`: plan the stages, pick the executor, run, write the summary.
+
+    First the training cache (ml.cache.plan): when the key is on a registered version, the
+    model stages are reported `cached` and not run (validation too when already passed on this
+    input); `use_cache=False` adds --no-cache to the train stage.
 
     `invoke(argv, session)` runs one `mlci` command in this process (the CLI layer provides
     it). With the local executor, one `Session` carries the dataset, split, connection and
@@ -259,6 +264,20 @@ def run_local(
     from ml.evaluate.report import write_json
 
     stages, skipped = plan(settings, dataset, start, stop)
+    cached = None
+    if not use_cache:
+        stages = [
+            Stage(s.name, (*s.argv, "--no-cache")) if s.name == "train" else s for s in stages
+        ]
+    elif executor != "docker" and any(s.name == "train" for s in stages):
+        # In the stage image the platform part of the key differs: its train stage decides.
+        from ml.cache.key import cache_disabled
+        from ml.cache.plan import check_pipeline_cache
+
+        if not cache_disabled():
+            cached = check_pipeline_cache(settings, dataset)
+            say(cached.describe())
+            speculate = speculate and cached.hit is None  # a hit trains nothing
     runner: Executor
     prepare: dict[str, Sequence[Callable[[], object]]] = {}
     if executor == "docker":
@@ -270,17 +289,29 @@ def run_local(
     elif executor == "subprocess":
         runner = SubprocessExecutor(config_path)
     else:
+        session = Session()
+        runner = InProcessExecutor(invoke, config_path, session)
+    if executor == "local" and not (cached is not None and cached.registered):
         from ml.registry.tracking import connect
         from ml.train.run import prepare_training, warm_imports
 
-        session = Session()
-        runner = InProcessExecutor(invoke, config_path, session)
         prepare["train"] = [
             lambda: prepare_training(settings, dataset, fit=speculate, session=session),
             lambda: connect(settings, session),
             warm_imports,
         ]
-    result = run_pipeline(stages, runner, skipped, say=say, prepare=prepare)
+    if cached is not None and cached.registered:
+        # Only the user's model tests (not keyed) and validation may be left to do; the model
+        # stages are reported as cached.
+        keep = [
+            s for s in stages if s.name == "test" or (s.name == "validate" and not cached.validated)
+        ]
+        result = run_pipeline(keep, runner, say=say)
+        if result.passed:
+            done = {s.name for s in result.stages}
+            result.stages += [StageResult(s.name, "cached") for s in stages if s.name not in done]
+    else:
+        result = run_pipeline(stages, runner, skipped, say=say, prepare=prepare)
     out = settings.build_dir / "pipeline"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "summary.json", result.to_dict())

@@ -32,6 +32,15 @@ REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A fresh clone holds only the .dvc records of the bundled snapshots: fetch their bytes
+    from the bundled DVC remote (data/remote/, offline) once, before any test reads them."""
+    from ml.data.dvc import ensure_version
+
+    for record in sorted((REPO / "data" / "snapshots").glob("*.csv.dvc")):
+        ensure_version(record.with_suffix(""))
+
+
 def need_service(reason: str) -> None:
     """Skip on a laptop, fail in CI: a missing service is never a silent skip under CI=true."""
     if IN_CI:

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "ml.cli.deploy:deploy",
     "ct": "ml.cli.ct:ct",
     "config": "ml.cli.config:config",
+    "reproduce": "ml.cli.reproduce:reproduce",
     "init": "ml.cli.init:init",
 }
 

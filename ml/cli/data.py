@@ -158,6 +158,13 @@ def validate(source: str | None, out_dir: Path | None, as_json: bool) -> None:
                 f"  ({len(report.not_evaluated)} not evaluated because of the failures above)"
             )
         click.echo(f"reports: {', '.join(str(p) for p in report.outputs.values())}")
+    from ml.cache.key import VALIDATION_FILE, write_validation_key
+
+    stale = settings.build_dir / VALIDATION_FILE
+    if report.success:
+        write_validation_key(settings, dataset.digest)
+    elif stale.exists():
+        stale.unlink()
     if not report.success:
         raise ValidationFailed(
             f"dataset {dataset.version} broke its data contract: {len(report.failures)} of "
@@ -174,7 +181,7 @@ def version(source: str | None, as_json: bool) -> None:
     from ml.data.dataset import resolve_dataset
     from ml.data.dvc import dvc_md5
 
-    dataset = resolve_dataset(get_settings(), source)
+    dataset = resolve_dataset(get_settings(), source, strict=False)
     with dataset.path.open("rb") as fh:
         rows = max(sum(1 for _ in fh) - 1, 0)
     recorded = dvc_md5(dataset.path)
@@ -203,3 +210,62 @@ def version(source: str | None, as_json: bool) -> None:
             f"{dataset.path}: its .dvc file records md5 {recorded} but the "
             f"file's md5 is {dataset.digest}; run `dvc add {dataset.path}`"
         )
+
+
+@data.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--version",
+    "version",
+    required=True,
+    help="Version name for data.version: a letter or digit, then letters, digits, . _ - "
+    "(e.g. 2025Q3).",
+)
+@json_option
+@handle_errors
+def add(path: Path, version: str, as_json: bool) -> None:
+    """Add PATH as dataset VERSION: copy it to <data.dir>/<VERSION>.csv, dvc add, dvc push.
+
+    The version name, the digest in its .dvc record and the object in the DVC remote agree
+    when this returns; commit the .dvc file (and, for the bundled remote, data/remote/).
+    """
+    from ml.data.dvc import add_version
+
+    added = add_version(get_settings(), path, version)
+    info = {
+        "version": added.version,
+        "path": str(added.path),
+        "dvc_file": str(added.dvc_file),
+        "digest": added.digest,
+        "remote": added.remote,
+        "url": added.url,
+        "created": added.created,
+    }
+    if as_json:
+        echo_json(info)
+        return
+    state = "added" if added.created else "already recorded"
+    click.echo(
+        f"dataset {added.version} {state}: md5 {added.digest}, {added.dvc_file}, "
+        f"pushed to DVC remote {added.remote} ({added.url})"
+    )
+    click.echo(f"next: git add {added.dvc_file} {added.path.parent / '.gitignore'}")
+
+
+@data.command()
+@click.argument("versions", nargs=-1)
+@handle_errors
+def pull(versions: tuple[str, ...]) -> None:
+    """Fetch dataset VERSIONS (default: every tracked version) from the DVC remote.
+
+    A version already present with the recorded digest is left alone; one whose bytes differ
+    from its .dvc record is an error (exit 2).
+    """
+    from ml.data.dataset import resolve_dataset
+    from ml.data.dvc import tracked_versions
+
+    settings = get_settings()
+    names = list(versions) or tracked_versions(settings.path(settings.data.dir))
+    for name in names:
+        ds = resolve_dataset(settings, name)
+        click.echo(f"{ds.version}  {ds.path}  md5 {ds.digest}")

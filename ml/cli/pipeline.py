@@ -80,6 +80,12 @@ def pipeline() -> None:
     help="local: fit in memory while validation runs; the train stage (its MLflow run) still "
     "waits for validation to pass, and a failed validation discards the fit.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Retrain even when the training-cache key is already on a registered version or "
+    "finished run (also: FORCE_RETRAIN=true).",
+)
 @json_option
 @click.pass_context
 @handle_errors
@@ -90,6 +96,7 @@ def run(
     dataset: str | None,
     executor: str,
     speculate: bool,
+    no_cache: bool,
     as_json: bool,
 ) -> None:
     """[test ->] validate -> train -> evaluate -> register; stops at the first failure.
@@ -112,6 +119,7 @@ def run(
         executor,
         speculate,
         say=progress,
+        use_cache=not no_cache,
     )
     if as_json:
         echo_json(result.to_dict())

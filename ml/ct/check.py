@@ -89,10 +89,12 @@ class CtReport:
 def latest_dataset(settings: Settings) -> DatasetVersion:
     """The newest snapshot: the greatest version name in data.dir (2025Q2 > 2025Q1)."""
     folder = settings.path(settings.data.dir)
-    found = sorted(folder.glob("*.csv"))
+    # A DVC-tracked version may not be checked out yet: its .dvc record names it.
+    found = sorted({p.name.removesuffix(".dvc") for p in folder.glob("*.csv*")} - {""})
+    found = [name for name in found if name.endswith(".csv")]
     if not found:
         raise InputError(f"{folder}: no dataset snapshots (*.csv); check data.dir in mlci.yaml")
-    return resolve_dataset(settings, found[-1])
+    return resolve_dataset(settings, folder / found[-1])
 
 
 def _finite(x: float | None) -> float | None:

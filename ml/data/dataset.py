@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml.config import Settings
+from ml.data.dvc import MissingData, check_version_name, dvc_file, ensure_version, tracked_versions
 from ml.errors import InputError
 
 
@@ -34,21 +35,34 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def resolve_dataset(settings: Settings, source: str | Path | None = None) -> DatasetVersion:
+def resolve_dataset(
+    settings: Settings, source: str | Path | None = None, strict: bool = True
+) -> DatasetVersion:
     """Turn a version name (`2025Q2`), a path, or None (the configured default) into a version.
 
-    A path outside the snapshot folder keeps its file stem as the version name.
+    A DVC-tracked snapshot (`<file>.dvc` beside it) is fetched from the DVC remote when the
+    working file is missing, and refused when its bytes differ from the record (`strict=False`
+    keeps such a file, for `mlci data version` to report). A path outside the snapshot folder
+    keeps its file stem as the version name.
     """
     if source is None:
         path = settings.dataset_path()
     else:
         candidate = Path(source)
         looks_like_path = candidate.suffix or "/" in str(source) or candidate.exists()
+        if not looks_like_path:
+            check_version_name(str(source))
         path = candidate if looks_like_path else settings.dataset_path(str(source))
+    if dvc_file(path).is_file():
+        ensure_version(path, settings, strict=strict)
     if not path.exists():
-        raise InputError(
-            f"{path}: dataset not found (pass a snapshot version such as "
-            f"{settings.data.version!r} or a path to a CSV file)"
+        folder = settings.path(settings.data.dir)
+        known = tracked_versions(folder) if folder.is_dir() else []
+        raise MissingData(
+            f"{path}: dataset not found, and no {dvc_file(path).name} records such a version "
+            f"(DVC-tracked versions in {folder}: {', '.join(known) or 'none'}); pass a version "
+            f"name such as {settings.data.version!r} or a path to a CSV file, or add a version "
+            f"with `mlci data add PATH --version NAME`"
         )
     if not path.is_file():
         raise InputError(f"{path}: is not a file")

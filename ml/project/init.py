@@ -166,6 +166,12 @@ def init_project(
 
     t0 = time.perf_counter()
     written = _write_all(files, config_text, contract_text, data, same_file)
+    # The first version is a DVC-tracked version like any other (docs/data.md): a new project
+    # gets a DVC project with a local remote in data/remote/ when it is in none.
+    from ml.data.dvc import track_version
+
+    _, tracked = track_version(files["snapshot"], root)
+    written += [p for p in tracked if p not in written]
     ignore = root / ".gitignore"
     if not ignore.exists():
         ignore.write_text(".mlci/\nbuild/\n", encoding="utf-8")

@@ -49,6 +49,15 @@ IMAGE_REF = "image.ref"
 IMAGE_DIGEST = "image.digest"
 LOCK_HASH = "env.lock_hash"
 MODEL_TASK = "model.task"  # binary | multiclass | regression (run tag and version tag)
+# Reproducibility (docs/reproduce.md): the training-cache key and the environment trained in.
+DATASET_NAME = "dataset.name"  # the project's dataset family (`project` in mlci.yaml)
+DATASET_DVC = "dataset.dvc"  # the .dvc record of the version, relative to the DVC root ("" none)
+CACHE_KEY = "mlci.cache_key"  # sha256 of every input that can change the model (ml/cache)
+CACHE_PART = "cache."  # prefix: one tag per key part (cache.code, cache.data, cache.lock...)
+ENV_PYTHON = "env.python"  # "CPython 3.11.2"
+ENV_PLATFORM = "env.platform"  # "linux x86_64 glibc-2.36"
+ENV_STAGE_IMAGE = "env.stage_image"  # image id/digest of the stage image trained in ("" none)
+VALIDATION_KEY = "mlci.validation_key"  # data digest + contract + validator passed (ml/cache)
 PROMOTED_BY = "promoted.by"  # who last moved `champion` to this version
 PROMOTED_AT = "promoted.at"
 
@@ -67,6 +76,12 @@ RUN_TAGS_FROM_TRAINING = (
     DATASET_VERSION,
     DATASET_DIGEST,
     LOCK_HASH,
+    DATASET_NAME,
+    DATASET_DVC,
+    CACHE_KEY,
+    ENV_PYTHON,
+    ENV_PLATFORM,
+    ENV_STAGE_IMAGE,
 )
 
 # The version facts an approval statement binds (besides name, version, run id and source):

@@ -17,7 +17,7 @@ from ml.config import Settings
 from ml.data.dataset import DatasetVersion, resolve_dataset
 from ml.errors import InputError
 from ml.registry import tags as T
-from ml.registry.runs import RunRecord, SplitSpec, write_record
+from ml.registry.runs import RunRecord, SplitSpec, run_file, write_record
 from ml.registry.serialization import trusted_types, untrusted_error
 from ml.registry.tracking import connect, describe_tags, mlflow_errors
 from ml.session import Session
@@ -27,6 +27,7 @@ from ml.train.lineage import git_state, lock_hash
 from ml.train.model import build_pipeline, final_estimator
 
 MODEL_ARTIFACT = "model"
+TRAIN_SETTINGS_ARTIFACT = "mlci/train_settings.json"
 TRAIN_METRIC_SAMPLE = 20_000  # training metrics on a sample: predicting 800k rows costs seconds
 # What the served model needs; pinned to this environment so the model image matches it.
 SERVING_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
@@ -37,6 +38,28 @@ class TrainResult:
     record: RunRecord
     run_file: Path
     seconds: float
+    cache_hit: Any = None  # ml.cache.CacheHit when an earlier run was reused (nothing trained)
+    cache_key: str = ""
+
+
+def training_settings(settings: Settings) -> dict[str, Any]:
+    """The data and train sections as trained with, JSON-native (paths as given)."""
+    return {
+        "project": settings.project,
+        "data": settings.data.model_dump(mode="json"),
+        "train": settings.train.model_dump(mode="json"),
+    }
+
+
+def dvc_record_name(path: Path) -> str:
+    """`data/snapshots/2025Q1.csv.dvc` relative to its DVC project, or "" when untracked."""
+    from ml.data.dvc import dvc_file, dvc_root
+
+    record = dvc_file(path)
+    root = dvc_root(path.parent)
+    if not record.is_file() or root is None:
+        return ""
+    return record.resolve().relative_to(root).as_posix()
 
 
 def serving_requirements() -> list[str]:
@@ -141,9 +164,32 @@ def train_model(
     source: str | Path | None = None,
     say: Callable[[str], None] = lambda _m: None,
     session: Session | None = None,
+    use_cache: bool = True,
 ) -> TrainResult:
-    """Fit the model on the training split of `source` and log the run; see module doc."""
+    """Fit the model on the training split of `source` and log the run; see module doc.
+
+    With `use_cache` (and FORCE_RETRAIN unset), a registered version or finished run that
+    recorded the same training-cache key is reused instead: nothing is fitted or logged.
+    """
     start = time.perf_counter()
+    from ml.cache import find_cached, training_key
+    from ml.cache.key import cache_disabled, passed_validation, platform_facts
+
+    # The training cache (docs/pipeline.md): the key needs only the settings, the code and
+    # the dataset digest, so a hit costs no import of the training stack and no fit.
+    requested = resolve_dataset(settings, source)
+    cache = training_key(settings, requested.digest)
+    if use_cache and not cache_disabled():
+        hit = find_cached(settings, cache.key)
+        if hit is not None:
+            from ml.cache.reuse import reuse_run
+
+            say(f"train: {hit.describe()} (run {hit.run_id}); nothing trained")
+            record = reuse_run(settings, hit, requested)
+            return TrainResult(
+                record, run_file(settings), time.perf_counter() - start, hit, cache.key
+            )
+        say(f"train: cache miss, key {cache.short}")
     # Fail in seconds, before reading data, when the estimator or MLflow is wrong or down.
     build_pipeline(settings)
     exp_id = connect(settings, session)
@@ -180,6 +226,7 @@ def train_model(
     meta = label_metadata(settings, model, prep.positive_class)
 
     git = git_state(settings.root)
+    env = platform_facts()
     run_tags = describe_tags(
         {
             T.GIT_COMMIT: git.commit,
@@ -195,6 +242,14 @@ def train_model(
             T.RUN_LABELS: json.dumps(
                 {"classes": meta["classes"], "positive_class": meta["positive_class"]}
             ),
+            T.DATASET_NAME: settings.project,
+            T.DATASET_DVC: dvc_record_name(dataset.path),
+            T.CACHE_KEY: cache.key,
+            **{f"{T.CACHE_PART}{k}": v for k, v in cache.parts.items()},
+            T.ENV_PYTHON: env["python"],
+            T.ENV_PLATFORM: env["platform"],
+            T.ENV_STAGE_IMAGE: env["stage_image"],
+            T.VALIDATION_KEY: passed_validation(settings, dataset.digest) or "",
         }
     )
     stratify = settings.data.target if is_classification(task) else "none"
@@ -258,6 +313,9 @@ def train_model(
         except Exception as e:
             raise untrusted_error(e, trusted) from None
         mlflow.set_tag(T.RUN_MODEL_URI, info.model_uri)
+        # The effective settings trained with (mlci.yaml + MLCI_* overrides): what
+        # `mlci reproduce` trains with again.
+        mlflow.log_dict(training_settings(settings), TRAIN_SETTINGS_ARTIFACT)
         if session is not None:
             session.models.clear()
             session.models[info.model_uri] = model
@@ -284,4 +342,6 @@ def train_model(
             positive_class=meta["positive_class"],
         )
         path = write_record(settings, record)
-    return TrainResult(record=record, run_file=path, seconds=time.perf_counter() - start)
+    return TrainResult(
+        record=record, run_file=path, seconds=time.perf_counter() - start, cache_key=cache.key
+    )

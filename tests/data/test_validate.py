@@ -12,6 +12,7 @@ from ml.config import load_settings
 from ml.data.dataset import resolve_dataset
 from ml.validate import load_contract, validate_dataset
 from tests.conftest import REPO
+from tests.data.conftest import BUNDLED
 from tests.data.corruptions import CORRUPTIONS
 
 CONTRACT = load_contract(REPO / "data/contract/churn.yaml")
@@ -101,8 +102,10 @@ def test_missing_file_is_an_input_error(mlci, tmp_path: Path):
     result = mlci("data", "validate", str(missing))
     assert result.exit_code == 2
     assert result.output.endswith(
-        f"Error: {missing}: dataset not found (pass a snapshot version such as '2025Q1' or a "
-        f"path to a CSV file)\n"
+        f"Error: {missing}: dataset not found, and no nope.csv.dvc records such a version "
+        f"(DVC-tracked versions in {BUNDLED}: 2025Q1, 2025Q2); pass a version name such as "
+        f"'2025Q1' or a path to a CSV file, or add a version with "
+        f"`mlci data add PATH --version NAME`\n"
     )
     assert not (tmp_path / "build").exists()
 

@@ -166,6 +166,12 @@ def test_writes_a_project_that_loads_and_validates(folder: Path, tmp_path: Path)
     assert snap.read_bytes() == csv.read_bytes()
     assert snap.parent == folder / "data" / "snapshots"
     assert (snap.parent / f"{snap.name}.dvc").is_file()
+    # ...a DVC-tracked version: its bytes in the project's local DVC remote, the CSV git-ignored
+    from ml.data.dvc import dvc_md5
+
+    md5 = dvc_md5(snap)
+    assert (folder / "data/remote/files/md5" / md5[:2] / md5[2:]).read_bytes() == csv.read_bytes()
+    assert f"/{snap.name}" in (snap.parent / ".gitignore").read_text().split()
     # bounds sit strictly between the dummy's score and the model's
     assert 0.5 < settings.evaluate.min["roc_auc"] < 1.0
     assert settings.evaluate.max["log_loss"] > 0

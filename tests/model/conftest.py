@@ -78,7 +78,7 @@ def second_run(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         for args in (
             ("model", "approve", "1", "--by", "alice", "--reason", "looks good"),
             ("model", "promote", "1", "--by", "bob"),
-            ("train",),
+            ("train", "--no-cache"),  # a second run: the training cache would reuse version 1
             ("evaluate",),
         ):
             result = mlci(config, *args)

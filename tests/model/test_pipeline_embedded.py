@@ -120,7 +120,8 @@ def test_second_run_is_reproducible_and_compared_with_the_champion(trained_copy)
         assert mlci(trained, *args).exit_code == 0
     settings = load_settings(trained)
     first = json.loads((settings.build_dir / "evaluate/metrics.json").read_text())
-    assert mlci(trained, "train").exit_code == 0
+    # --no-cache: the training cache would reuse version 1's run instead of training again.
+    assert mlci(trained, "train", "--no-cache").exit_code == 0
     result = mlci(trained, "evaluate", "--json")
     assert result.exit_code == 0, result.output
     second = json.loads((settings.build_dir / "evaluate/metrics.json").read_text())
