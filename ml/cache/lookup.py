@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml.registry.tags import CACHE_KEY as CACHE_KEY_TAG
+from ml.registry.tracking import refused as _refused
 from ml.registry.tracking import unreachable as _unreachable
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class _Rest:
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 return {}
+            if e.code in (401, 403):
+                raise _refused(self.uri, e.code) from None
             raise _unreachable(self.uri, f"{path} answered HTTP {e.code}") from None
         except (OSError, ValueError) as e:
             raise _unreachable(self.uri, getattr(e, "reason", e)) from None

@@ -49,6 +49,15 @@ def unreachable(uri: str, why: object) -> ServiceError:
     )
 
 
+def refused(uri: str, status: object) -> ServiceError:
+    """The server answered 401/403: the credentials in the environment are wrong or missing."""
+    return ServiceError(
+        f"MLflow at {uri} refused the credentials (HTTP {status}); set "
+        f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
+        f"(in Jenkins: bind the mlci-mlflow credential)"
+    )
+
+
 def probe(uri: str, timeout: float = 3.0) -> None:
     """Fail fast with ServiceError when an HTTP tracking server does not answer /health."""
     try:
@@ -186,11 +195,7 @@ def classify(e: Exception, uri: str, what: str = "") -> MlciError:
         text = str(e)
         if "error code 401" in text or "error code 403" in text or code == "PERMISSION_DENIED":
             status = "403" if "error code 403" in text or code == "PERMISSION_DENIED" else "401"
-            return ServiceError(
-                f"MLflow at {uri} refused the credentials (HTTP {status}); set "
-                f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
-                f"(in Jenkins: bind the mlci-mlflow credential)"
-            )
+            return refused(uri, status)
         server_error = re.search(r"too many (5\d\d) error responses|error code (5\d\d)", text)
         if server_error or "INTERNAL_ERROR" in code:
             status = next((g for g in (server_error.groups() if server_error else ()) if g), "")
@@ -210,11 +215,7 @@ def classify(e: Exception, uri: str, what: str = "") -> MlciError:
             f"`scripts/team-stack.sh status`, then retry the stage"
         )
     if status in (401, 403):
-        return ServiceError(
-            f"MLflow at {uri} refused the credentials (HTTP {status}); set "
-            f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to a user of that server "
-            f"(in Jenkins: bind the mlci-mlflow credential)"
-        )
+        return refused(uri, status)
     if isinstance(e, OSError | ConnectionError):
         return unreachable(uri, e)
     return ServiceError(f"MLflow at {uri} failed: {e.__class__.__name__}: {e}")
