@@ -151,8 +151,10 @@ def test_what_cannot_be_rebuilt_exits_2_naming_it(shared, tmp_path: Path):
 def test_a_version_recorded_before_this_feature_exits_2(shared):
     import mlflow
 
-    mlflow.set_tracking_uri(shared["env"]["MLCI_MLFLOW__TRACKING_URI"])
-    client = mlflow.MlflowClient()
+    # Both URIs explicitly: an earlier test in this process may have set the global registry
+    # URI (ml.registry.tracking.connect does), and the client would look there for version 1.
+    uri = shared["env"]["MLCI_MLFLOW__TRACKING_URI"]
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = shared["name"]
     old = client.get_model_version(name, "1")
     exp = client.get_experiment_by_name(name)
