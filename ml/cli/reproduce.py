@@ -24,10 +24,21 @@ from ml.cli.common import (
     help="Largest |difference| allowed in predicted probabilities/values and metrics "
     "(0: exact, for deterministic estimators).",
 )
+@click.option(
+    "--in",
+    "where",
+    type=click.Choice(["auto", "image", "venv"]),
+    default="auto",
+    show_default=True,
+    help="Where to retrain: the stage image built from the recorded commit, this interpreter "
+    "or a venv from the recorded lock; auto: where the version was trained (env.stage_image).",
+)
 @click.option("--keep", is_flag=True, help="Keep the temporary worktree and store (debugging).")
 @json_option
 @handle_errors
-def reproduce(name: str | None, version: str, tolerance: float, keep: bool, as_json: bool) -> None:
+def reproduce(
+    name: str | None, version: str, tolerance: float, where: str, keep: bool, as_json: bool
+) -> None:
     """Rebuild model VERSION from what it recorded and compare it with the registered model.
 
     Checks out the recorded git commit in a temporary worktree, fetches the dataset by digest
@@ -39,7 +50,7 @@ def reproduce(name: str | None, version: str, tolerance: float, keep: bool, as_j
     from ml.reproduce import reproduce_version, verdict
 
     report = reproduce_version(
-        get_settings(), name, version, tolerance=tolerance, keep=keep, say=progress
+        get_settings(), name, version, tolerance=tolerance, keep=keep, say=progress, where=where
     )
     if as_json:
         echo_json(report.to_dict())

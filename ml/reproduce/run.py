@@ -1,11 +1,14 @@
 """`mlci reproduce`: rebuild a registered model version from what it recorded, and compare.
 
 From the version's tags and its run: the git commit (checked out in a temporary worktree, not
-the working tree), the dataset by digest from the DVC remote, the recorded lock (the
-environment: this interpreter when its installed packages are exactly the lock's pins and the
-Python version is the recorded one, else a venv built from the lock with uv), the effective
-settings (params, seed: the run's `mlci/train_settings.json`). The commit's own `mlci train`
-runs in a child process against a throwaway MLflow store, then both models are compared:
+the working tree), the dataset by digest from the DVC remote, the recorded lock, the effective
+settings (params, seed: the run's `mlci/train_settings.json`). Where it trains follows where the
+version was trained: a version trained in the stage image (tag `env.stage_image`) is retrained
+in the stage image built from that commit (its own docker/ci.Dockerfile, lock and code); any
+other in this interpreter when its installed packages are exactly the lock's pins and the
+Python version is the recorded one, else in a venv built from the lock with uv. The commit's
+own `mlci train` runs in a child process against a throwaway MLflow store, then both models
+are compared:
 
 - predictions on the recorded held-out rows (the split is recomputed and checked against the
   recorded digest of the held-out IDs): exact by default, `tolerance` for estimators that are
@@ -278,6 +281,83 @@ def _compare_models(
     return checks
 
 
+WHERE = ("auto", "image", "venv")
+
+
+def image_tag_for(commit: str) -> str:
+    return f"mlci-reproduce:{commit[:12]}"
+
+
+def _seed_wheelhouse(settings: Settings, worktree: Path, lock: Path) -> None:
+    """Link this checkout's wheelhouse into the worktree when it was built for the same lock
+    (build-wheelhouse.sh trusts its .lock.sha256 stamp), so a rebuild downloads nothing."""
+    ours = settings.state_dir / "cache" / "wheelhouse" / "requirements"
+    top = _git(settings.root, "rev-parse", "--show-toplevel", check=False).stdout.strip()
+    candidates = [ours, *([Path(top) / ".mlci/cache/wheelhouse/requirements"] if top else [])]
+    want = _sha256(lock)
+    for src in candidates:
+        stamp = src / ".lock.sha256"
+        if stamp.is_file() and stamp.read_text().strip() == want:
+            dst = worktree / ".mlci/cache/wheelhouse/requirements"
+            dst.mkdir(parents=True, exist_ok=True)
+            for f in src.iterdir():
+                if f.is_file():
+                    try:
+                        os.link(f, dst / f.name)
+                    except OSError:
+                        shutil.copy2(f, dst / f.name)
+            return
+
+
+def _stage_image_train(
+    settings: Settings,
+    worktree: Path,
+    project: Path,
+    config: Path,
+    tmp: Path,
+    commit: str,
+    python: str,
+    env: dict[str, str],
+    say: Callable[[str], None],
+) -> tuple[subprocess.CompletedProcess, str]:
+    """Build the commit's stage image with the commit's own `mlci pipeline ci-image`, then run
+    the commit's `mlci train` in it: the worktree and scratch folder mounted at their own paths,
+    this user's uid, host networking, the image id recorded as MLCI_STAGE_IMAGE."""
+    if shutil.which("docker") is None:
+        raise ServiceError(
+            "this version was trained in the stage image, so reproducing it needs a Docker "
+            "Engine and the docker CLI (not found on PATH); or pass --in venv"
+        )
+    tag = image_tag_for(commit)
+    say(f"reproduce: building the stage image of {commit[:12]} ({tag})")
+    _seed_wheelhouse(settings, worktree, worktree / LOCK_FILE)
+    build = subprocess.run(
+        [python, "-m", "ml", "pipeline", "ci-image", "--tag", tag, "--json"],
+        cwd=worktree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if build.returncode != 0:
+        last = build.stderr.strip().splitlines()[-1:] or [""]
+        if build.returncode == 4:  # a service (Docker, the package index) is down: not a diff
+            raise ServiceError(f"building the stage image of {commit[:12]} failed: {last[0]}")
+        raise ReproductionDiffers(
+            f"the stage image of commit {commit[:12]} failed to build (exit "
+            f"{build.returncode}): {last[0]}"
+        )
+    image_id = json.loads(build.stdout)["image_id"]
+    cmd = [
+        "docker", "run", "--rm", "--network", "host", "--init",
+        "--user", f"{os.getuid()}:{os.getgid()}",
+        "-e", "HOME=/tmp", "-e", f"GIT_COMMIT={commit}", "-e", f"MLCI_STAGE_IMAGE={image_id}",
+        "-v", f"{tmp}:{tmp}", "-w", str(project),
+        image_id, "mlci", "--config", str(config), "train", "--json",
+    ]  # fmt: skip
+    say(f"reproduce: training in {tag} ({image_id[:19]})")
+    return subprocess.run(cmd, capture_output=True, text=True), image_id
+
+
 def reproduce_version(
     settings: Settings,
     name: str | None,
@@ -285,8 +365,14 @@ def reproduce_version(
     tolerance: float = 0.0,
     keep: bool = False,
     say: Callable[[str], None] = lambda _m: None,
+    where: str = "auto",
 ) -> ReproductionReport:
-    """Rebuild `version` and compare; raises RecordMissing (2) or ReproductionDiffers (1)."""
+    """Rebuild `version` and compare; raises RecordMissing (2) or ReproductionDiffers (1).
+
+    `where`: "image" retrains in the stage image built from the commit, "venv" in this
+    interpreter or a venv from the lock, "auto" where the version was trained."""
+    if where not in WHERE:
+        raise InputError(f"where={where!r}: expected one of {', '.join(WHERE)}")
     from ml.data.dvc import open_remote
     from ml.registry.client import ModelRegistry, load_logged_model
     from ml.registry.tracking import connect
@@ -329,6 +415,7 @@ def reproduce_version(
     )
     tmp = Path(tempfile.mkdtemp(prefix="mlci-reproduce-"))
     worktree = tmp / "src"
+    image_tag = ""
     try:
         say(f"reproduce: {info.name} version {info.version}: commit {commit[:12]} -> {worktree}")
         _git(repo, "worktree", "add", "--detach", "--force", str(worktree), commit)
@@ -371,8 +458,12 @@ def reproduce_version(
         wrong = _installed_matches(lock) if lock_sha else ["no lock"]
         recorded_py = tags.get(T.ENV_PYTHON, "")
         same_python = recorded_py.split()[-1:] == [sys.version.split()[0]]
+        recorded_image = tags.get(T.ENV_STAGE_IMAGE, "")
+        in_image = where == "image" or (where == "auto" and bool(recorded_image))
         if not wrong and same_python:
             python, strategy = sys.executable, "this interpreter (its packages are the lock's pins)"
+        elif in_image:  # the host only builds the image: its own interpreter is enough
+            python, strategy = sys.executable, ""
         else:
             python = str(_venv_from_lock(lock, recorded_py, settings.state_dir / "cache", say))
             strategy = f"a venv built from the lock ({len(wrong)} package(s) differ here)"
@@ -381,7 +472,7 @@ def reproduce_version(
             "python": python,
             "lock": str(lock.relative_to(worktree)),
             "lock_sha256": lock_sha,
-            "recorded_stage_image": tags.get(T.ENV_STAGE_IMAGE, ""),
+            "recorded_stage_image": recorded_image,
             "here": here_python,
         }
 
@@ -391,14 +482,23 @@ def reproduce_version(
         for var in ("FORCE_RETRAIN", "GIT_COMMIT", "BRANCH_NAME", "GIT_BRANCH", "PYTHONPATH"):
             env.pop(var, None)
         env["PYTHONPATH"] = str(worktree)
-        say(f"reproduce: training with the code of {commit[:12]} ({strategy})")
-        child = subprocess.run(
-            [python, "-m", "ml", "--config", str(config), "train", "--json"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        image_id = ""
+        if in_image:
+            child, image_id = _stage_image_train(
+                settings, worktree, project, config, tmp, commit, python, env, say
+            )
+            image_tag = image_tag_for(commit)
+            strategy = f"the stage image built from commit {commit[:12]} ({image_id[:19]})"
+            report.environment.update({"strategy": strategy, "stage_image": image_id})
+        else:
+            say(f"reproduce: training with the code of {commit[:12]} ({strategy})")
+            child = subprocess.run(
+                [python, "-m", "ml", "--config", str(config), "train", "--json"],
+                cwd=project,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
         if child.returncode != 0:
             raise ReproductionDiffers(
                 f"the code of commit {commit[:12]} failed to train (exit {child.returncode}): "
@@ -433,15 +533,23 @@ def reproduce_version(
             )
         plat_a = {k: tags.get(k, "") for k in (T.ENV_PYTHON, T.ENV_PLATFORM, T.ENV_STAGE_IMAGE)}
         plat_b = {k: new_tags.get(k, "") for k in plat_a}
-        plat_b[T.ENV_STAGE_IMAGE] = ""  # reproduced in a venv, not in the stage image
-        report.checks.append(
-            Check(
-                "platform",
-                "same" if plat_a == plat_b else "note",
-                plat_a,
-                plat_b,
-                "" if plat_a == plat_b else "trained on another platform than this one",
+        # An image id changes with every rebuild (build time, layer ids) even from the same
+        # commit and lock, so only "in an image or not" is compared; both ids are reported.
+        same_platform = {k: v for k, v in plat_a.items() if k != T.ENV_STAGE_IMAGE} == {
+            k: v for k, v in plat_b.items() if k != T.ENV_STAGE_IMAGE
+        } and bool(plat_a[T.ENV_STAGE_IMAGE]) == bool(plat_b[T.ENV_STAGE_IMAGE])
+        if same_platform:
+            detail = ""
+        elif bool(plat_a[T.ENV_STAGE_IMAGE]) != bool(plat_b[T.ENV_STAGE_IMAGE]):
+            detail = (
+                "trained in the stage image, reproduced outside it (--in venv)"
+                if plat_a[T.ENV_STAGE_IMAGE]
+                else "trained outside the stage image, reproduced in it (--in image)"
             )
+        else:
+            detail = "trained on another platform than this one"
+        report.checks.append(
+            Check("platform", "same" if same_platform else "note", plat_a, plat_b, detail)
         )
 
         # The models themselves.
@@ -461,6 +569,8 @@ def reproduce_version(
         )
     finally:
         if not keep:
+            if image_tag:  # the id stays in the report; the tag would pile up per commit
+                subprocess.run(["docker", "image", "rm", image_tag], capture_output=True)
             _git(repo, "worktree", "remove", "--force", str(worktree), check=False)
             _git(repo, "worktree", "prune", check=False)
             shutil.rmtree(tmp, ignore_errors=True)
