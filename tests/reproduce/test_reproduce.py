@@ -151,9 +151,12 @@ def test_what_cannot_be_rebuilt_exits_2_naming_it(shared, tmp_path: Path):
 def test_a_version_recorded_before_this_feature_exits_2(shared):
     import mlflow
 
-    # Both URIs explicitly: an earlier test in this process may have set the global registry
-    # URI (ml.registry.tracking.connect does), and the client would look there for version 1.
+    # Both global URIs, as connect() sets them: an earlier test in this process may have left
+    # the registry URI elsewhere, and a `models:/m-...` source is resolved through the global
+    # tracking URI even by a client given its own.
     uri = shared["env"]["MLCI_MLFLOW__TRACKING_URI"]
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = shared["name"]
     old = client.get_model_version(name, "1")
