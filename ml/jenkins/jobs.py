@@ -153,7 +153,9 @@ def with_declared_properties(settings: Settings, path: Path, root: ET.Element, t
             f"{path}: its Jenkinsfile {script} (scriptPath) is not at {jenkinsfile}; run "
             "`mlci jenkins apply` from the repository whose jobs these are"
         )
-    elements = declarative.property_elements(declarative.read_jenkinsfile(jenkinsfile))
+    elements = declarative.property_elements(
+        declarative.read_jenkinsfile(jenkinsfile, settings.root)
+    )
     if not elements:
         return text
     if props is None:
