@@ -12,7 +12,7 @@
 // the queue. The project's `<project>-model-registry` lock serialises registry writes and
 // releases, and the milestones let a newer deployment that passes a point abort older ones
 // still before it.
-void call(Map config = [:]) {
+void call(Map config) {
     Map cfg = mlciOptions(config, 'mlciDeployPipeline', ['modelName'])
     pipeline {
         agent none

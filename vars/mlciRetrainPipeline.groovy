@@ -8,8 +8,8 @@
 // location.url), not mlci.yaml's default: inside an agent, 127.0.0.1 is the agent. The cron
 // below is the only definition of the schedule: `mlci jenkins apply` writes it into the job as
 // Declarative does.
-void call(Map config = [:]) {
-    Map cfg = mlciOptions(config, 'mlciRetrainPipeline')
+void call(Map config) {
+    Map cfg = mlciOptions(config, 'mlciRetrainPipeline', [])
     pipeline {
         agent none
 

@@ -10,8 +10,8 @@
 // build description (the gate's verdict and the registered version).
 // No cron here: scheduled retraining is the retrain job's (mlciRetrainPipeline), which queues
 // this pipeline on main with FORCE_RETRAIN only when `mlci ct check` asks for it.
-void call(Map config = [:]) {
-    Map cfg = mlciOptions(config, 'mlciTrainingPipeline')
+void call(Map config) {
+    Map cfg = mlciOptions(config, 'mlciTrainingPipeline', [])
     pipeline {
         agent none
 
