@@ -122,3 +122,36 @@ def jenkinsfile_text(step: str, tag: str, options: dict[str, str | bool]) -> str
 
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def lintable(text: str, root: Path, where: str) -> str:
+    """What the declarative linter should see for a Jenkinsfile: itself, or (a library call,
+    which the linter cannot follow) the called step's `pipeline { }` with the call's options
+    in place of its `cfg.NAME` references."""
+    call = read_call(text, where)
+    if call is None:
+        return text
+    step = step_file(root, call, where)
+    lines = step.read_text(encoding="utf-8").splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == "pipeline {"), None)
+    if start is None:
+        raise InputError(f"{step}: no `pipeline {{` line in the step")
+    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+    end = next((i for i in range(start + 1, len(lines)) if lines[i] == f"{indent}}}"), None)
+    if end is None:
+        raise InputError(f"{step}: the `pipeline {{` block has no closing brace at its indent")
+    block = "\n".join(ln[len(indent) :] for ln in lines[start : end + 1]) + "\n"
+    options = {"agentLabel": "docker", "repositoryChecks": False, **call.options}
+
+    def option(name: str, where_: str) -> str | bool:
+        if name not in options:
+            raise InputError(f"{step}: uses cfg.{name}; give {name}: '...' in {where_}")
+        return options[name]
+
+    block = re.sub(r"\$\{cfg\.(\w+)\}", lambda m: _quote(str(option(m.group(1), where))), block)
+
+    def literal(m: re.Match[str]) -> str:
+        value = option(m.group(1), where)
+        return str(value).lower() if isinstance(value, bool) else f"'{_quote(value)}'"
+
+    return re.sub(r"\bcfg\.(\w+)", literal, block)

@@ -185,9 +185,20 @@ def test_casc_has_no_attribute_current_core_rejects():
 
 
 def test_every_agent_label_of_the_pipelines_has_a_node_and_the_builtin_none():
+    """The library's pipelines take the label from the agentLabel option (default in
+    vars/mlciOptions.groovy); the repository's Jenkinsfiles use the default or name one."""
+    from ml.jenkins.library import read_call
+
+    default = re.search(r"agentLabel: '([^']+)'", (REPO / "vars/mlciOptions.groovy").read_text())
+    assert default is not None
     labels = set()
     for f in JENKINSFILES:
-        labels |= set(re.findall(r"agent\s*\{\s*label\s+'([^']+)'", f.read_text()))
+        call = read_call(f.read_text(), str(f))
+        assert call is not None, f"{f.name} is not a library call"
+        step = (REPO / "vars" / f"{call.step}.groovy").read_text()
+        found = set(re.findall(r"agent\s*\{\s*label\s+([^}]+?)\s*\}", step))
+        assert found == {'"${cfg.agentLabel}"'}, found
+        labels.add(str(call.options.get("agentLabel", default.group(1))))
     assert labels == {"docker"}, labels
     d = casc_double(CASC.read_text())
     assert d.casc.builtin_executors == 0

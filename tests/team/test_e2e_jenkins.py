@@ -294,7 +294,7 @@ def _approve_in_double(
             assert time.monotonic() < deadline, "ml/train was not indexed"
             time.sleep(0.2)
         # its first build (the training on main above) applied the Jenkinsfile's parameters
-        jenkins.declare("ml/train/main", TRAINING, {"BRANCH_NAME": "main"})
+        jenkins.declare("ml/train/main", TRAINING, {"BRANCH_NAME": "main"}, checkout=REPO)
         first = mlci("jenkins", "build", "train/main")
         assert first.returncode == 0, first.stderr
         jenkins.wait_for_build("ml/train/main", 1, timeout=30)

@@ -183,7 +183,9 @@ class CascMixin:
                 scm = ((lib.get("retriever") or {}).get("modernSCM") or {}).get("scm") or {}
                 remote = (scm.get("git") or {}).get("remote")
                 if not lib.get("name") or not remote:
-                    raise CascError(f"globalLibraries: library {lib!r} needs a name and a git remote")
+                    raise CascError(
+                        f"globalLibraries: library {lib!r} needs a name and a git remote"
+                    )
                 state.libraries[str(lib["name"])] = str(remote)
         location = (doc.get("unclassified") or {}).get("location") or {}
         if "url" in location:

@@ -179,9 +179,12 @@ def _find_pipeline(root: Node, src: bytes) -> Node | None:
     stack = [root]
     while stack:
         n = stack.pop()
-        if n.type in ("method_invocation", "juxt_function_call") and _ident(src, n) == "pipeline":
-            if any(c.type == "closure" for c in n.children):
-                return n
+        if (
+            n.type in ("method_invocation", "juxt_function_call")
+            and _ident(src, n) == "pipeline"
+            and any(c.type == "closure" for c in n.children)
+        ):
+            return n
         stack.extend(reversed(n.children))
     return None
 
@@ -203,7 +206,9 @@ def library_call(text: str) -> LibraryCall | None:
         if n.type == "local_variable_declaration":  # @Library('name@version') _
             for a in (c for c in _walk(n) if c.type == "annotation"):
                 if _ident(src, a) == "Library":
-                    lit = next(c for c in _walk(a) if c.type in ("character_literal", "string_literal"))
+                    lit = next(
+                        c for c in _walk(a) if c.type in ("character_literal", "string_literal")
+                    )
                     name = _text(src, lit)[1:-1].split("@")[0]
     calls = _calls(root, src)
     for c in calls:
