@@ -196,7 +196,7 @@ def test_every_agent_label_of_the_pipelines_has_a_node_and_the_builtin_none():
         call = read_call(f.read_text(), str(f))
         assert call is not None, f"{f.name} is not a library call"
         step = (REPO / "vars" / f"{call.step}.groovy").read_text()
-        found = set(re.findall(r"agent\s*\{\s*label\s+([^}]+?)\s*\}", step))
+        found = set(re.findall(r"agent\s*\{\s*label\s+(\S+)\s*\}", step))
         assert found == {'"${cfg.agentLabel}"'}, found
         labels.add(str(call.options.get("agentLabel", default.group(1))))
     assert labels == {"docker"}, labels
