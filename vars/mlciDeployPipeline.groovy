@@ -62,7 +62,8 @@ void call(Map config) {
                         }
                         steps {
                             withCredentials(mlciCredentials(['mlflow'])) {
-                                sh 'mkdir -p build/deploy && mlci model show "$MODEL_NAME" "$MODEL_VERSION" --json >build/deploy/version.json'
+                                sh '''mkdir -p build/deploy && \
+                                    mlci model show "$MODEL_NAME" "$MODEL_VERSION" --json >build/deploy/version.json'''
                             }
                             sh 'mlci jenkins approval-message build/deploy/version.json >build/deploy/approval.txt'
                             script {
