@@ -572,3 +572,23 @@ def test_the_approver_of_the_shipped_realm_can_approve_and_nobody_else(double: J
         old = answer(name, "old", "proceed")
         assert old.status_code == 400 and "You need to be ml-approvers" in old.text
     assert answer("approver", "old", "abort").status_code == 400
+
+
+def test_casc_registers_the_shared_library_that_pinned_jenkinsfiles_load(tmp_path: Path):
+    """`@Library('mlci@<tag>') _` resolves to the library JCasC registers (name mlci, the git
+    remote from MLCI_LIBRARY_REMOTE); the double then runs the step's pipeline from it."""
+    remote = "https://git.example.com/tools/mlci.git"
+    d = casc_double(CASC.read_text(), MLCI_LIBRARY_REMOTE=remote)
+    assert d.casc.libraries == {"mlci": remote}
+    lib = yaml.safe_load(CASC.read_text())["unclassified"]["globalLibraries"]["libraries"][0]
+    assert lib["implicit"] is False and lib["allowVersionOverride"] is True
+    jenkinsfile = "@Library('mlci@v1.0.0') _\nmlciRetrainPipeline(project: 'acme')\n"
+    with pytest.raises(ValueError, match=re.escape(f"no checkout of {remote}")):
+        d.declare("acme/ct/retrain", jenkinsfile)
+    d.library_checkout(remote, REPO)
+    d.declare("acme/ct/retrain", jenkinsfile)
+    assert "pipeline {" in d.declarations["acme/ct/retrain"][0]
+    # a controller without the library: the build fails as pipeline-groovy-lib says
+    bare = casc_double(CASC.read_text().split("  globalLibraries:")[0] + "  timestamper: {}\n")
+    with pytest.raises(ValueError, match=r"Could not find any definition of libraries \[mlci\]"):
+        bare.declare("acme/ct/retrain", jenkinsfile)

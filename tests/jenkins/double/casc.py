@@ -182,11 +182,9 @@ class CascMixin:
             for lib in libs or []:
                 scm = ((lib.get("retriever") or {}).get("modernSCM") or {}).get("scm") or {}
                 remote = (scm.get("git") or {}).get("remote")
-                if not lib.get("name") or not remote:
-                    raise CascError(
-                        f"globalLibraries: library {lib!r} needs a name and a git remote"
-                    )
-                state.libraries[str(lib["name"])] = str(remote)
+                if not lib.get("name"):
+                    raise CascError(f"globalLibraries: library {lib!r} has no name")
+                state.libraries[str(lib["name"])] = str(remote or "")
         location = (doc.get("unclassified") or {}).get("location") or {}
         if "url" in location:
             state.location_url = location["url"]
