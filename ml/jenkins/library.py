@@ -84,16 +84,20 @@ def read_call(text: str, where: str) -> LibraryCall | None:
     return LibraryCall(load.group("ann") or load.group("step"), call.group("step"), options)
 
 
+def shipped(*parts: str) -> Path:
+    """A folder mlci ships (package data under ml/resources/ in a wheel), else the same path
+    in the checkout mlci runs from (an editable install of this repository)."""
+    packaged = resources.files("ml").joinpath("resources", *parts)
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2].joinpath(*parts)
+
+
 def library_dir(root: Path) -> Path:
     """The library's `vars/` that `mlci jenkins apply` reads: the project's own (mlci's
-    repository), else the copy shipped with mlci, else the checkout mlci runs from."""
+    repository), else the copy shipped with mlci."""
     own = root / "vars"
-    if own.is_dir():
-        return own
-    shipped = resources.files("ml").joinpath("resources", "vars")
-    if shipped.is_dir():
-        return Path(str(shipped))
-    return Path(__file__).resolve().parents[2] / "vars"
+    return own if own.is_dir() else shipped("vars")
 
 
 def step_file(root: Path, call: LibraryCall, where: str) -> Path:
