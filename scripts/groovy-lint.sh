@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Lint the Jenkinsfiles with npm-groovy-lint (CodeNarc), offline. The pinned npm-groovy-lint is
-# installed by npm into .mlci/tools/groovy-lint (git-ignored) the first time; after that no
-# network is used: --noserver runs CodeNarc in-process, the machine's Java is named explicitly
+# Lint the Jenkinsfiles and the shared library's steps (vars/*.groovy) with npm-groovy-lint
+# (CodeNarc), offline. The pinned npm-groovy-lint is installed by npm into .mlci/tools/groovy-lint
+# (git-ignored) the first time; after that no network is used: --noserver runs CodeNarc in-process, the machine's Java is named explicitly
 # so java-caller never fetches a JRE, and usage statistics stay off (no --insight).
 # Needs Node.js >= 20 and Java >= 17. Usage: scripts/groovy-lint.sh [FILE...]
 set -euo pipefail
@@ -18,7 +18,7 @@ bin="$prefix/node_modules/.bin/npm-groovy-lint"
 if [ "$#" -gt 0 ]; then
   files=("$@")
 else
-  files=(Jenkinsfile jenkins/*.Jenkinsfile)
+  files=(Jenkinsfile jenkins/*.Jenkinsfile vars/*.groovy)
 fi
 for f in "${files[@]}"; do
   [ -f "$f" ] || { echo "groovy-lint.sh: $f not found" >&2; exit 2; }

@@ -27,7 +27,7 @@ if [ "${#dockerfiles[@]}" -gt 0 ]; then
 fi
 
 if [ -f scripts/groovy-lint.sh ]; then
-  echo "lint: npm-groovy-lint (Jenkinsfiles)" >&2
+  echo "lint: npm-groovy-lint (Jenkinsfiles, vars/)" >&2
   scripts/groovy-lint.sh
 fi
 if compgen -G ".github/workflows/*.yml" >/dev/null; then

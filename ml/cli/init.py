@@ -37,7 +37,11 @@ from ml.cli.common import handle_errors, progress
 @click.option(
     "--name", default=None, help="Project name (model, image, experiment); default: the folder's."
 )
-@click.option("--force", is_flag=True, help="Overwrite mlci.yaml, the contract and the snapshot.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite mlci.yaml, the contract, the snapshot and the Jenkinsfiles.",
+)
 @handle_errors
 def init(
     data: Path,

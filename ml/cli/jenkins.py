@@ -109,7 +109,12 @@ def apply(dry_run: bool, jobs_dir: Path | None, as_json: bool) -> None:
 )
 @handle_errors
 def lint(files: tuple[Path, ...], api: str) -> None:
-    """Validate Jenkinsfiles with the controller's declarative linter (default: Jenkinsfile)."""
+    """Validate Jenkinsfiles with the controller's declarative linter (default: Jenkinsfile).
+
+    A Jenkinsfile that calls an mlci library step is checked as the step's pipeline with the
+    call's options."""
+    from ml.jenkins import library
+
     settings = get_settings()
     paths = list(files) or [settings.path("Jenkinsfile")]
     client = _client()
@@ -119,7 +124,7 @@ def lint(files: tuple[Path, ...], api: str) -> None:
             text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise InputError(f"{path}: cannot read the Jenkinsfile ({e.strerror})") from None
-        errors = client.lint(text, api)
+        errors = client.lint(library.lintable(text, settings.root, str(path)), api)
         if errors:
             failed.append(str(path))
             click.echo(f"{path}: invalid")

@@ -12,8 +12,11 @@ into the job's config.xml exactly what Declarative writes there (the XStream for
 then has its parameters before its first run (`buildWithParameters` works), and a run
 changes nothing `apply` compares.
 
-Only literal values can be read here (strings, booleans, lists of strings): a parameter or a
-cron spec computed by Groovy is refused with the file and the line.
+Only literal values can be read here (strings, booleans, lists of strings), and `cfg.NAME`:
+the option NAME of the library call (a Jenkinsfile `mlciDeployPipeline(modelName: 'm')` whose
+step, vars/mlciDeployPipeline.groovy, declares `defaultValue: cfg.modelName`; see
+ml/jenkins/library.py). A parameter or a cron spec computed otherwise by Groovy is refused with
+the file and the line.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.errors import InputError
+from ml.jenkins import library
 
 PARAMS_PROPERTY = "hudson.model.ParametersDefinitionProperty"
 TRIGGERS_PROPERTY = "org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty"
@@ -122,7 +126,20 @@ def _literal(tok: _Tok, where: str) -> Any:
     return re.sub(r"\\(.)", r"\1", body)
 
 
-def _arguments(toks: list[_Tok], i: int, where: str) -> tuple[dict[str, Any], list[Any], int]:
+def _option(toks: list[_Tok], j: int, where: str, options: dict[str, Any]) -> tuple[Any, int]:
+    """`cfg.NAME` at `j`: the library call's option NAME, and the index after it."""
+    name = toks[j + 2].text
+    if name not in options:
+        raise InputError(
+            f"{where}, line {toks[j].line}: cfg.{name} needs the option {name}: give "
+            f"{name}: '...' in the Jenkinsfile's call"
+        )
+    return options[name], j + 3
+
+
+def _arguments(
+    toks: list[_Tok], i: int, where: str, options: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any], int]:
     """Arguments of the call whose `(` is at `i`: (named, positional, index after `)`)."""
     named: dict[str, Any] = {}
     positional: list[Any] = []
@@ -141,6 +158,9 @@ def _arguments(toks: list[_Tok], i: int, where: str) -> tuple[dict[str, Any], li
                     items.append(_literal(toks[j], where))
                 j += 1
             value: Any = items
+        elif toks[j].text == "cfg" and toks[j + 1].text == "." and j + 2 < len(toks):
+            value, j = _option(toks, j, where, options)
+            j -= 1
         else:
             value = _literal(toks[j], where)
         j += 1
@@ -156,8 +176,10 @@ def _arguments(toks: list[_Tok], i: int, where: str) -> tuple[dict[str, Any], li
     return named, positional, j + 1
 
 
-def read_declared(text: str, where: str) -> Declared:
-    """The top-level `parameters {}` and `triggers { cron }` of a Declarative Jenkinsfile."""
+def read_declared(text: str, where: str, options: dict[str, Any] | None = None) -> Declared:
+    """The top-level `parameters {}` and `triggers { cron }` of a Declarative pipeline
+    (`options`: the library call's, for `cfg.NAME` values)."""
+    options = options or {}
     toks = _tokens(text)
     try:
         sections = _sections(toks)
@@ -169,7 +191,7 @@ def read_declared(text: str, where: str) -> Declared:
     while j < last:
         kind = toks[j].text
         if kind in PARAMETER_CLASSES and toks[j + 1].text == "(":
-            named, _, j = _arguments(toks, j + 1, where)
+            named, _, j = _arguments(toks, j + 1, where, options)
             if "name" not in named:
                 raise InputError(f"{where}, line {toks[j - 1].line}: {kind}(...) without name:")
             choices = named.get("choices", [])
@@ -200,7 +222,7 @@ def read_declared(text: str, where: str) -> Declared:
     j = first
     while j < last:
         if toks[j].text == "cron" and toks[j + 1].text == "(":
-            named, positional, j = _arguments(toks, j + 1, where)
+            named, positional, j = _arguments(toks, j + 1, where, options)
             spec = positional[0] if positional else named.get("spec", "")
             if spec:
                 crons.append(str(spec))
@@ -209,12 +231,22 @@ def read_declared(text: str, where: str) -> Declared:
     return Declared(tuple(params), tuple(crons))
 
 
-def read_jenkinsfile(path: Path) -> Declared:
+def read_jenkinsfile(path: Path, root: Path) -> Declared:
+    """What a Jenkinsfile declares: its own pipeline's, or (a library call) that of the mlci
+    library step it calls, with the call's options (`root`: the project, for its vars/)."""
+    text = _read(path)
+    call = library.read_call(text, str(path))
+    if call is None:
+        return read_declared(text, str(path))
+    step = library.step_file(root, call, str(path))
+    return read_declared(_read(step), str(step), call.options)
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"{path}: cannot read the Jenkinsfile ({e.strerror})") from None
-    return read_declared(text, str(path))
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:

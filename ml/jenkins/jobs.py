@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape
 
 from ml.config import Settings
 from ml.errors import InputError
-from ml.jenkins import declarative
+from ml.jenkins import declarative, library
 from ml.jenkins.client import JenkinsClient
 
 FOLDER_XML = (
@@ -100,7 +100,14 @@ def template_vars(settings: Settings) -> dict[str, str]:
 
 
 def jobs_dir(settings: Settings) -> Path:
-    return settings.path(settings.jenkins.jobs_dir)
+    """jenkins.jobs_dir; when that folder does not exist in the project (a user's repository
+    has none), the job templates shipped with mlci (the same jobs for every project: names and
+    credentials scope come from jenkins.folder)."""
+    configured = settings.path(settings.jenkins.jobs_dir)
+    if configured.is_dir():
+        return configured
+    templates = library.shipped("jenkins", "jobs")
+    return templates if templates.is_dir() else configured
 
 
 def load_definitions(settings: Settings, directory: Path | None = None) -> list[JobDefinition]:
@@ -153,7 +160,9 @@ def with_declared_properties(settings: Settings, path: Path, root: ET.Element, t
             f"{path}: its Jenkinsfile {script} (scriptPath) is not at {jenkinsfile}; run "
             "`mlci jenkins apply` from the repository whose jobs these are"
         )
-    elements = declarative.property_elements(declarative.read_jenkinsfile(jenkinsfile))
+    elements = declarative.property_elements(
+        declarative.read_jenkinsfile(jenkinsfile, settings.root)
+    )
     if not elements:
         return text
     if props is None:

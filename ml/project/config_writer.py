@@ -9,6 +9,7 @@ smaller trees for small tables (under SMALL_ROWS rows), the bundled defaults oth
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 import yaml
@@ -29,6 +30,19 @@ def slug(text: str) -> str:
     """A project name usable in image, container and model names: [a-z0-9-]."""
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return s or "project"
+
+
+PORT_BASE = 20000
+PORT_SLOTS = 2000
+
+
+def environment_ports(name: str) -> tuple[int, int]:
+    """Default published ports (staging, production) of a project: two neighbours in
+    20000-23999 picked by a hash of the name (CRC-32), so projects on one Docker host get
+    distinct ports unless their names collide in 1 of 2000 slots (then set
+    environments.<env>.port by hand)."""
+    slot = zlib.crc32(name.encode("utf-8")) % PORT_SLOTS
+    return PORT_BASE + 2 * slot, PORT_BASE + 2 * slot + 1
 
 
 def estimator_params(profile: DataProfile) -> dict[str, Any]:
@@ -184,6 +198,8 @@ def render_config(
         "",
         SERVICES.format(
             name=name,
+            staging_port=environment_ports(name)[0],
+            production_port=environment_ports(name)[1],
             max_drop=_dump(2 * ev["regression_tolerance"]),
             max_drop_pad=" " * max(1, 17 - len(_dump(2 * ev["regression_tolerance"]))),
         ),
@@ -201,7 +217,7 @@ mlflow:
 image:
   base_image: python:3.11-slim
   repository: mlci/{name}-model
-  ci_image: mlci/ci:latest
+  ci_image: mlci/{name}-ci:latest
 
 registry:
   url: 127.0.0.1:5000
@@ -213,7 +229,7 @@ jenkins:
   url: http://127.0.0.1:8080
   user_env: JENKINS_USER
   token_env: JENKINS_TOKEN
-  folder: ml
+  folder: {name}                 # this project's jobs and credentials (one folder per project)
   timeout: 30                    # seconds, for every HTTP call
   jobs_dir: jenkins/jobs         # job definitions applied by `mlci jenkins apply`
   scm_url: ""                    # repository the jobs check out ("" = this checkout's origin)
@@ -226,12 +242,13 @@ paths:
 environments:                    # deployment targets (docs/deploy.md); each is a Docker host
   staging:
     docker_host: null            # DOCKER_HOST URL; null = the local engine
-    port: 8081                   # stable published port (a small front proxy owns it)
+    port: {staging_port}                  # stable published port (a small front proxy owns it;
+                                 # default derived from the project name, docs/adopt.md)
     container: {name}-staging
     ready_timeout: 90            # seconds to wait for /ready
   production:
     docker_host: null
-    port: 8082
+    port: {production_port}
     container: {name}-production
     requires: staging            # a version must have been deployed to staging first
     ready_timeout: 90

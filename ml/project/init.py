@@ -10,9 +10,11 @@ Order of work, so that a refusal or a failure leaves the folder as it was:
    into place at the end.
 
 Files: `mlci.yaml`, `data/contract/<name>.yaml`, `data/snapshots/<version>.csv` (a copy of the
-CSV) and its DVC record `<version>.csv.dvc`; `.gitignore` (`.mlci/`, `build/`) only when there
-is none. The first version is named by the UTC date (`2026-12-01`), so later versions sort
-after it (`mlci ct check` takes the greatest name as the newest).
+CSV) and its DVC record `<version>.csv.dvc`; the three-line Jenkinsfiles that call the mlci
+Jenkins shared library (`Jenkinsfile`, `jenkins/deploy.Jenkinsfile`,
+`jenkins/retrain.Jenkinsfile`, ml/project/jenkinsfiles.py); `.gitignore` (`.mlci/`, `build/`)
+only when there is none. The first version is named by the UTC date (`2026-12-01`), so later
+versions sort after it (`mlci ct check` takes the greatest name as the newest).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ml.errors import InputError
 from ml.project.baseline import Baseline, derive_thresholds
 from ml.project.config_writer import config_doc, render_config, slug
 from ml.project.contract_writer import build_contract, render_contract
+from ml.project.jenkinsfiles import jenkinsfiles
 from ml.project.profile import DataProfile, profile_csv
 
 CONFIG = "mlci.yaml"
@@ -60,6 +63,7 @@ def planned_files(root: Path, name: str, version: str) -> dict[str, Path]:
         "contract": root / "data" / "contract" / f"{name}.yaml",
         "snapshot": root / "data" / "snapshots" / f"{version}.csv",
         "dvc": root / "data" / "snapshots" / f"{version}.csv.dvc",
+        **{rel: root / rel for rel in jenkinsfiles(name, name)},
     }
 
 
@@ -165,7 +169,9 @@ def init_project(
     say(f"init: the new contract passes on {data.name} ({times['validate']:.2f}s)")
 
     t0 = time.perf_counter()
-    written = _write_all(files, config_text, contract_text, data, same_file)
+    texts = {"config": config_text, "contract": contract_text}
+    texts.update(jenkinsfiles(name, settings.mlflow.model_name))
+    written = _write_all(files, texts, data, same_file)
     # The first version is a DVC-tracked version like any other (docs/data.md): a new project
     # gets a DVC project with a local remote in data/remote/ when it is in none.
     from ml.data.dvc import track_version
@@ -195,14 +201,14 @@ def _check_contract(settings: Any, contract_text: str, data: Path, name: str) ->
 
 
 def _write_all(
-    files: dict[str, Path], config_text: str, contract_text: str, data: Path, same_file: bool
+    files: dict[str, Path], texts: dict[str, str], data: Path, same_file: bool
 ) -> list[Path]:
     """Stage every file beside its destination, then rename them all into place."""
     from ml.data.dataset import file_digest
 
     staged: list[tuple[Path, Path]] = []
     try:
-        for key, text in (("config", config_text), ("contract", contract_text)):
+        for key, text in texts.items():
             dest = files[key]
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.mlci-init")

@@ -11,9 +11,12 @@ from pathlib import Path
 import yaml
 
 from ml.stages import GROUPS, STAGES, StageDef
+from tests.jenkins.library import pipeline_file
 from tests.jenkins.test_jenkinsfiles import Call, calls, mlci_invocations, parse, string_value
 
+# The Jenkinsfiles: calls of the shared library, whose steps (vars/) hold the pipelines.
 JENKINSFILES = ("Jenkinsfile", "jenkins/deploy.Jenkinsfile", "jenkins/retrain.Jenkinsfile")
+LIBRARY = "vars"
 GITLAB_KEYWORDS = {
     "stages",
     "variables",
@@ -59,20 +62,25 @@ def jenkins_leaf_stages(path: Path) -> list[tuple[str, Call]]:
 
 
 def _jenkins_mlci(path: Path, stage: Call) -> list[list[str]]:
-    """mlci argv lists the stage runs: its own sh steps and those of the file's functions it
-    calls (buildStageImage() and the like)."""
+    """mlci argv lists the stage runs: its own sh steps, those of the file's functions it
+    calls (gateVerdict() and the like) and those of the library steps it calls
+    (mlciStageImage(...): vars/mlciStageImage.groovy beside the pipeline's step)."""
     root, src = parse(path)
     body = stage.closure()
     used = {c.name for c in calls(body, src)}
-    scripts = [body]
+    scripts = [(body, src)]
     for node in root.children:
         if node.type in ("function_definition", "method_declaration"):
             ident = next(ch for ch in node.children if ch.type == "identifier")
             if src[ident.start_byte : ident.end_byte].decode() in used:
-                scripts.append(node)
+                scripts.append((node, src))
+    for name in sorted(used):
+        step = path.parent / f"{name}.groovy"
+        if name.startswith("mlci") and step.is_file() and step != path:
+            scripts.append(parse(step))
     out: list[list[str]] = []
-    for node in scripts:
-        for sh in calls(node, src, "sh"):
+    for node, text in scripts:
+        for sh in calls(node, text, "sh"):
             arg = sh.first_arg()
             if arg is not None:
                 out += mlci_invocations(string_value(sh, arg)[0])
@@ -85,8 +93,9 @@ def check_jenkins(root: Path, stages: tuple[StageDef, ...] = STAGES) -> list[str
     problems: list[str] = []
     found: dict[str, tuple[Path, Call]] = {}
     for rel in JENKINSFILES:
-        for title, call in jenkins_leaf_stages(root / rel):
-            found.setdefault(title, (root / rel, call))
+        pipeline = pipeline_file(root / rel)
+        for title, call in jenkins_leaf_stages(pipeline):
+            found.setdefault(title, (pipeline, call))
     problems += _sets("Jenkinsfiles", list(found), list(title_of), "stage")
     for s in wanted:
         cmds = [c for t in s.jenkins if t in found for c in _jenkins_mlci(*found[t])]
@@ -99,7 +108,8 @@ def check_jenkins(root: Path, stages: tuple[StageDef, ...] = STAGES) -> list[str
     # The model stages of the training pipeline come in the list's order (the stage image is
     # built first in Jenkins: the lint stage uses the .venv made there).
     model = {t: s.name for s in wanted if s.local for t in s.jenkins}
-    order = [model[t] for t, _ in jenkins_leaf_stages(root / JENKINSFILES[0]) if t in model]
+    training = pipeline_file(root / JENKINSFILES[0])
+    order = [model[t] for t, _ in jenkins_leaf_stages(training) if t in model]
     if order != [s.name for s in wanted if s.local and s.name in order]:
         problems.append(f"Jenkinsfile: stages out of the order of ml/stages.py: {order}")
     return problems

@@ -19,6 +19,7 @@ from tests.conftest import REPO
 
 FILES = [
     *drift.JENKINSFILES,
+    *(str(p.relative_to(REPO)) for p in sorted((REPO / drift.LIBRARY).glob("*.groovy"))),
     ".gitlab-ci.yml",
     ".github/workflows/train.yml",
     ".github/workflows/retrain.yml",
@@ -88,16 +89,17 @@ def test_a_stage_added_to_the_gitlab_file_only_is_reported(copy):
 
 
 def test_a_stage_added_to_a_jenkinsfile_only_is_reported(copy):
-    path = copy / "Jenkinsfile"
+    """The Jenkinsfile calls the library: a stage added to its step (vars/) is drift."""
+    path = copy / drift.LIBRARY / "mlciTrainingPipeline.groovy"
     text = path.read_text()
-    anchor = "                        stage('Register') {"
+    anchor = "                            stage('Register') {"
     assert anchor in text
     path.write_text(
         text.replace(
             anchor,
-            "                        stage('Explain') {\n"
-            "                            steps { sh 'mlci evaluate' }\n"
-            "                        }\n" + anchor,
+            "                            stage('Explain') {\n"
+            "                                steps { sh 'mlci evaluate' }\n"
+            "                            }\n" + anchor,
         )
     )
     assert drift.check_jenkins(copy) == ["Jenkinsfiles: stage 'Explain' is not in ml/stages.py"]

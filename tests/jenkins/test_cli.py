@@ -608,8 +608,8 @@ def test_plugins_check(jproject: Path, double: JenkinsDouble):
 def test_apply_is_idempotent_after_declarative_runs(jproject: Path, double: JenkinsDouble):
     """The Jenkinsfile is the one parameter definition: a run rewrites nothing apply wrote."""
     applied(double)
-    double.declare("ml/release/deploy", REPO / "jenkins/deploy.Jenkinsfile")
-    double.declare("ml/ct/retrain", REPO / "jenkins/retrain.Jenkinsfile")
+    double.declare("ml/release/deploy", REPO / "jenkins/deploy.Jenkinsfile", checkout=REPO)
+    double.declare("ml/ct/retrain", REPO / "jenkins/retrain.Jenkinsfile", checkout=REPO)
     for job, args in (("release/deploy", ("-p", "MODEL_VERSION=3")), ("ct/retrain", ())):
         result = mlci("jenkins", "build", job, *args, "--follow", *POLL)
         assert result.exit_code == 0, result.output
@@ -626,7 +626,7 @@ def test_apply_is_idempotent_after_declarative_runs(jproject: Path, double: Jenk
 def test_a_deploy_waiting_for_approval_does_not_block_the_next(jproject, double, monkeypatch):
     """No disableConcurrentBuilds on deploy: a second deploy runs up to its own approval."""
     applied(double)
-    double.declare("ml/release/deploy", REPO / "jenkins/deploy.Jenkinsfile")
+    double.declare("ml/release/deploy", REPO / "jenkins/deploy.Jenkinsfile", checkout=REPO)
     double.script("ml/release/deploy", DEPLOY_SCRIPT)
     assert mlci("jenkins", "build", "release/deploy", "-p", "MODEL_VERSION=3", *POLL).exit_code == 0
     double.wait_for_input("ml/release/deploy", 1)

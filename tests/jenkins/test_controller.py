@@ -185,9 +185,20 @@ def test_casc_has_no_attribute_current_core_rejects():
 
 
 def test_every_agent_label_of_the_pipelines_has_a_node_and_the_builtin_none():
+    """The library's pipelines take the label from the agentLabel option (default in
+    vars/mlciOptions.groovy); the repository's Jenkinsfiles use the default or name one."""
+    from ml.jenkins.library import read_call
+
+    default = re.search(r"agentLabel: '([^']+)'", (REPO / "vars/mlciOptions.groovy").read_text())
+    assert default is not None
     labels = set()
     for f in JENKINSFILES:
-        labels |= set(re.findall(r"agent\s*\{\s*label\s+'([^']+)'", f.read_text()))
+        call = read_call(f.read_text(), str(f))
+        assert call is not None, f"{f.name} is not a library call"
+        step = (REPO / "vars" / f"{call.step}.groovy").read_text()
+        found = set(re.findall(r"agent\s*\{\s*label\s+(\S+)\s*\}", step))
+        assert found == {'"${cfg.agentLabel}"'}, found
+        labels.add(str(call.options.get("agentLabel", default.group(1))))
     assert labels == {"docker"}, labels
     d = casc_double(CASC.read_text())
     assert d.casc.builtin_executors == 0
@@ -561,3 +572,23 @@ def test_the_approver_of_the_shipped_realm_can_approve_and_nobody_else(double: J
         old = answer(name, "old", "proceed")
         assert old.status_code == 400 and "You need to be ml-approvers" in old.text
     assert answer("approver", "old", "abort").status_code == 400
+
+
+def test_casc_registers_the_shared_library_that_pinned_jenkinsfiles_load(tmp_path: Path):
+    """`@Library('mlci@<tag>') _` resolves to the library JCasC registers (name mlci, the git
+    remote from MLCI_LIBRARY_REMOTE); the double then runs the step's pipeline from it."""
+    remote = "https://git.example.com/tools/mlci.git"
+    d = casc_double(CASC.read_text(), MLCI_LIBRARY_REMOTE=remote)
+    assert d.casc.libraries == {"mlci": remote}
+    lib = yaml.safe_load(CASC.read_text())["unclassified"]["globalLibraries"]["libraries"][0]
+    assert lib["implicit"] is False and lib["allowVersionOverride"] is True
+    jenkinsfile = "@Library('mlci@v1.0.0') _\nmlciRetrainPipeline(project: 'acme')\n"
+    with pytest.raises(ValueError, match=re.escape(f"no checkout of {remote}")):
+        d.declare("acme/ct/retrain", jenkinsfile)
+    d.library_checkout(remote, REPO)
+    d.declare("acme/ct/retrain", jenkinsfile)
+    assert "pipeline {" in d.declarations["acme/ct/retrain"][0]
+    # a controller without the library: the build fails as pipeline-groovy-lib says
+    bare = casc_double(CASC.read_text().split("  globalLibraries:")[0] + "  timestamper: {}\n")
+    with pytest.raises(ValueError, match=r"Could not find any definition of libraries \[mlci\]"):
+        bare.declare("acme/ct/retrain", jenkinsfile)

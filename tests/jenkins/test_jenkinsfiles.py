@@ -1,4 +1,7 @@
-"""Structure of the Jenkinsfiles, checked without a controller (tree-sitter-groovy parse).
+"""Structure of the pipelines, checked without a controller (tree-sitter-groovy parse).
+
+The pipelines are the shared library's steps (vars/mlci*Pipeline.groovy); the repository's
+Jenkinsfiles are library calls loading it from the revision being built (checked below).
 
 Every `sh` step must run an mlci command that exists in the live Click tree (with options the
 command has), mlci runs only inside the stage image, which each pipeline builds first on a
@@ -32,10 +35,19 @@ from ml.jenkins.jobs import (
 from ml.registry import tags
 from tests.conftest import REPO
 
-TRAINING = REPO / "Jenkinsfile"
-DEPLOY = REPO / "jenkins" / "deploy.Jenkinsfile"
-RETRAIN = REPO / "jenkins" / "retrain.Jenkinsfile"
+VARS = REPO / "vars"
+TRAINING = VARS / "mlciTrainingPipeline.groovy"
+DEPLOY = VARS / "mlciDeployPipeline.groovy"
+RETRAIN = VARS / "mlciRetrainPipeline.groovy"
 ALL = [TRAINING, DEPLOY, RETRAIN]
+STAGE_IMAGE_STEP = VARS / "mlciStageImage.groovy"
+CREDENTIALS_STEP = VARS / "mlciCredentials.groovy"
+# The repository's Jenkinsfiles and the library step each one calls.
+JENKINSFILES = {
+    REPO / "Jenkinsfile": TRAINING,
+    REPO / "jenkins" / "deploy.Jenkinsfile": DEPLOY,
+    REPO / "jenkins" / "retrain.Jenkinsfile": RETRAIN,
+}
 # Inside the stage image a stage runs mlci, and mkdir -p for an output folder; nothing else.
 IMAGE_COMMANDS = {("mkdir", "-p")}
 # On the Docker node itself (outside the stage image) only these run: the venv and the stage
@@ -43,14 +55,17 @@ IMAGE_COMMANDS = {("mkdir", "-p")}
 NODE_COMMANDS = {
     ("scripts/venv.sh", "dev"),
     ("scripts/venv.sh", "runtime"),
+    # a user's repository: mlci from the mlciInstall option (pip), see mlciStageImage
+    ("python3", "-m", "venv", ".venv"),
+    (".venv/bin/pip", "install"),
     (".venv/bin/mlci", "pipeline", "ci-image"),
     ("make", "lint"),
     (".venv/bin/pytest", "tests/unit"),
     ("stat", "-c", "%g", "/var/run/docker.sock"),
 }
-# The agent of every stage that runs mlci: the image id buildStageImage() recorded, same node.
+# The agent of every stage that runs mlci: the image id mlciStageImage() recorded, same node.
 STAGE_IMAGE = 'image "${env.CI_IMAGE}"'
-NODE_AGENT = "agent { label 'docker' }"
+NODE_AGENT = 'agent { label "${cfg.agentLabel}" }'
 
 
 @dataclass
@@ -244,9 +259,22 @@ def node_side_scripts(path: Path) -> list[str]:
     return [s for c, s in sh_calls(path) if not in_stage_image(effective_agent(c))]
 
 
+def bound_purposes(with_credentials: Call) -> list[str]:
+    """The purposes a `withCredentials(mlciCredentials([...]))` binds."""
+    head = with_credentials.text().split("{", 1)[0]
+    m = re.search(r"mlciCredentials\(\[([^\]]*)\]\)", head)
+    return re.findall(r"'(\w+)'", m.group(1)) if m else []
+
+
+def purpose_ids() -> dict[str, str]:
+    """purpose -> credential id, from vars/mlciCredentials.groovy (case 'x': credentialsId)."""
+    text = CREDENTIALS_STEP.read_text()
+    return dict(re.findall(r"case '(\w+)':.*?credentialsId: '([\w-]+)'", text, re.S))
+
+
 def used_commands() -> list[tuple[str, list[str]]]:
     out = []
-    for path in ALL:
+    for path in [*ALL, STAGE_IMAGE_STEP]:
         for script, _ in sh_scripts(path):
             out.extend((path.name, inv) for inv in mlci_invocations(script))
     return out
@@ -261,9 +289,48 @@ def test_parses_and_is_declarative_with_agent_none(path: Path):
     assert not root.has_error, f"{path}: tree-sitter-groovy could not parse it"
     pipeline = calls(root, src, "pipeline")
     assert pipeline, f"{path.name}: no pipeline block"
-    assert re.search(r"^pipeline \{\n    agent none\n", src.decode(), re.M), (
-        f"{path.name}: the pipeline must start with `agent none` so nothing is held while waiting"
+    assert re.search(
+        r"^void call\(Map config\) \{\n    Map cfg = mlciOptions\(config, '(\w+)', \[[^\]]*\]\)\n"
+        r"    pipeline \{\n        agent none\n",
+        src.decode(),
+        re.M,
+    ), (
+        f"{path.name}: the step checks its options, then its pipeline starts with `agent none` "
+        "so nothing is held while waiting"
     )
+    assert f"mlciOptions(config, '{path.stem}'" in src.decode()
+
+
+@pytest.mark.parametrize("jenkinsfile", list(JENKINSFILES), ids=lambda p: p.name)
+def test_the_repositorys_jenkinsfiles_call_the_library_from_the_revision_built(jenkinsfile: Path):
+    """One definition: each Jenkinsfile is a library call, and mlci's own builds load the
+    library from the revision being built (so a pull request tests its own vars/)."""
+    lines = [ln for ln in jenkinsfile.read_text().splitlines() if ln.strip()]
+    assert len(lines) == 3 and lines[0].startswith("//")
+    assert lines[1] == "library(identifier: 'mlci@build', retriever: legacySCM(scm))"
+    step = JENKINSFILES[jenkinsfile].stem
+    assert re.fullmatch(rf"{step}\(project: 'mlci'(, \w+: [^,]+)*\)", lines[2]), lines[2]
+    assert (VARS / f"{step}.txt").is_file(), f"vars/{step}.txt: the step's help"
+    root, src = parse(jenkinsfile)
+    assert not root.has_error and not calls(root, src, "pipeline")
+
+
+def test_every_library_step_has_a_help_file_and_parses():
+    steps = sorted(VARS.glob("*.groovy"))
+    assert {p.stem for p in ALL} | {STAGE_IMAGE_STEP.stem, CREDENTIALS_STEP.stem} <= {
+        p.stem for p in steps
+    }
+    for path in steps:
+        assert (VARS / f"{path.stem}.txt").is_file(), f"{path.name} has no help file"
+        root, src = parse(path)
+        assert not root.has_error, f"{path}: tree-sitter-groovy could not parse it"
+        assert function(path, "call") is not None
+    # every step a pipeline calls exists in vars/
+    for path in ALL:
+        root, src = parse(path)
+        for c in calls(root, src):
+            if c.name.startswith("mlci"):
+                assert (VARS / f"{c.name}.groovy").is_file(), f"{path.name}: {c.name}()"
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
@@ -298,15 +365,21 @@ def test_the_stage_image_is_built_from_the_locks_on_the_node_first(path: Path):
     text = path.read_text()
     assert "dockerfile {" not in text and "dockerfile{" not in text
     root, src = parse(path)
-    build = function(path, "buildStageImage")
+    build = function(STAGE_IMAGE_STEP, "call")
     profile = "dev" if path == TRAINING else "runtime"
-    assert [s for s, _ in sh_scripts(path, build)] == [
-        f"scripts/venv.sh {profile}",
+    step_src = STAGE_IMAGE_STEP.read_bytes()
+    # mlci from the mlciInstall option (a user's repository), else this checkout's venv.sh
+    assert [s for s, _ in sh_scripts(STAGE_IMAGE_STEP, build)] == [
+        "python3 -m venv .venv && .venv/bin/pip install --quiet "
+        '${MLCI_CONSTRAINTS:+-c "$MLCI_CONSTRAINTS"} "$MLCI_INSTALL"',
+        "scripts/venv.sh dev",
+        "scripts/venv.sh runtime",
         ".venv/bin/mlci pipeline ci-image --json",
     ]
-    body = src[build.start_byte : build.end_byte].decode()
+    body = step_src[build.start_byte : build.end_byte].decode()
     assert "readJSON(text: sh(script: '.venv/bin/mlci pipeline ci-image --json'" in body
     assert "return built.image_id" in body
+    assert "if (cfg.mlciInstall) {" in body and "} else if (profile == 'dev') {" in body
     tops = top_level_stages(path)
     assert tops
     for top in tops:
@@ -314,9 +387,9 @@ def test_the_stage_image_is_built_from_the_locks_on_the_node_first(path: Path):
         assert own_agent(top) == NODE_AGENT, f"{path.name}: stage {name} needs {NODE_AGENT}"
         first, *rest = nested_stages(top)
         first_text = first.text()
-        assert own_agent(first) is None and "env.CI_IMAGE = buildStageImage()" in first_text, (
-            f"{path.name}: the first stage under {name} must build the stage image"
-        )
+        assert own_agent(first) is None and (
+            f"env.CI_IMAGE = mlciStageImage(cfg, '{profile}')" in first_text
+        ), f"{path.name}: the first stage under {name} must build the stage image"
         assert rest, f"{path.name}: stage {name} runs nothing after building the image"
         # the others run in the stage image, or on the node with no agent of their own (lint
         # and unit tests: dev tools); no mlci step runs outside the image (checked below)
@@ -326,16 +399,14 @@ def test_the_stage_image_is_built_from_the_locks_on_the_node_first(path: Path):
                 f"{path.name}: {string_value(st, st.first_arg())[0]} has agent {agent}"
             )
         assert any(in_stage_image(own_agent(st)) for st in rest)
-    # buildStageImage runs only where the node's Docker Engine is at hand, never in the image
-    for c in calls(root, src, "buildStageImage"):
+    # mlciStageImage runs only where the node's Docker Engine is at hand, never in the image
+    for c in calls(root, src, "mlciStageImage"):
         assert effective_agent(c) == NODE_AGENT
     # every mlci step is under some stage-image agent
     for call, script in sh_calls(path):
         if any(w[0] == "mlci" for w in map(shlex.split, re.split(r"&&|;|>", script)) if w):
             assert in_stage_image(effective_agent(call)), script
     assert set(node_side_scripts(path)) <= {
-        f"scripts/venv.sh {profile}",
-        ".venv/bin/mlci pipeline ci-image --json",
         "make lint",
         ".venv/bin/pytest tests/unit -q -p no:cacheprovider --junitxml=build/junit/unit.xml",
         "stat -c %g /var/run/docker.sock",
@@ -347,8 +418,11 @@ def test_release_stages_reach_the_docker_engine_and_model_stages_decide_before_t
     assert ship is not None and in_stage_image(ship)
     assert "-v /var/run/docker.sock:/var/run/docker.sock" in ship
     assert "--group-add ${env.DOCKER_GID}" in ship
-    assert "env.DOCKER_GID = dockerSocketGroup()" in stage(DEPLOY, "Stage image (release)").text()
-    assert sh_scripts(DEPLOY, function(DEPLOY, "dockerSocketGroup")) == [
+    assert (
+        "env.DOCKER_GID = mlciStageImage.dockerSocketGroup()"
+        in stage(DEPLOY, "Stage image (release)").text()
+    )
+    assert sh_scripts(STAGE_IMAGE_STEP, function(STAGE_IMAGE_STEP, "dockerSocketGroup")) == [
         ("stat -c %g /var/run/docker.sock", True)
     ]
     for title in ("Build image", "Push image", "Deploy staging", "Smoke test", "Promote"):
@@ -504,7 +578,9 @@ def test_deploy_order_milestones_lock_and_gate_check():
         )
     ]
     assert order == sorted(order)
-    assert "lock(resource: 'model-registry')" in text
+    # the project's own lock: two projects on one controller never wait for each other
+    assert 'lock(resource: "${cfg.project}-model-registry")' in text
+    assert "'model-registry'" not in text
     assert len(re.findall(r"milestone\(", text)) >= 2
     # the gate check spells the registry vocabulary exactly as ml/registry/tags.py does
     assert f"mv.tags['{tags.GATE_VERDICT}'] != '{tags.GateVerdict.PASSED}'" in text
@@ -514,10 +590,11 @@ def test_deploy_order_milestones_lock_and_gate_check():
 def test_no_secret_is_interpolated_by_groovy(path: Path):
     root, src = parse(path)
     secret_vars = set()
-    for binding in calls(root, src, "usernamePassword") + calls(root, src, "string"):
+    cred_root, cred_src = parse(CREDENTIALS_STEP)
+    for binding in calls(cred_root, cred_src, "usernamePassword"):
         for m in re.finditer(
             r"(usernameVariable|passwordVariable|variable): '(\w+)'",
-            Call("", binding.node, src).text(),
+            Call("", binding.node, cred_src).text(),
         ):
             secret_vars.add(m.group(2))
     for wc in calls(root, src, "withCredentials"):
@@ -535,9 +612,13 @@ def test_no_secret_is_interpolated_by_groovy(path: Path):
 
 
 def test_credential_ids_match_casc_and_the_cli():
-    ids = set()
+    ids = set(purpose_ids().values())
+    assert set(purpose_ids()) == {"mlflow", "state", "registry", "jenkins"}
     for path in ALL:
-        ids |= set(re.findall(r"credentialsId: '([\w-]+)'", path.read_text()))
+        assert "credentialsId" not in path.read_text(), f"{path.name}: use mlciCredentials"
+        root, src = parse(path)
+        for wc in calls(root, src, "withCredentials"):
+            assert set(bound_purposes(wc)) <= set(purpose_ids()), wc.text()[:80]
     known = {
         REGISTRY_CREDENTIALS_ID,
         MLFLOW_CREDENTIALS_ID,
@@ -557,7 +638,7 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
     from ml.config import load_settings
     from ml.jenkins.jobs import load_definitions, same_config
     from tests.jenkins.conftest import link_pipelines
-    from tests.jenkins.double.declarative import apply_declared, read_declared
+    from tests.jenkins.double.declarative import apply_declared
 
     link_pipelines(project.parent)
     settings = load_settings(project, {"MLCI_JENKINS__SCM_URL": "https://git.example/r.git"})
@@ -576,7 +657,7 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
         assert props is None or len(props) == 0, f"{path.name} defines job properties"
     for name, path in (("ml/release/deploy", DEPLOY), ("ml/ct/retrain", RETRAIN)):
         rendered = defs[name].split("\n", 1)[1].encode()  # without the XML declaration
-        after_run = apply_declared(rendered, read_declared(path.read_text(), {}))
+        after_run = apply_declared(rendered, declared_by(path, {}))
         # a Declarative run changes none of what apply wrote (it may add other properties)
         assert same_config(after_run.decode(), defs[name]), name
         prop = "properties/hudson.model.ParametersDefinitionProperty"
@@ -585,7 +666,7 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
         if before is not None:
             assert ET.tostring(before) == ET.tostring(after), name
     assert "<spec>H 3 * * *</spec>" in defs["ml/ct/retrain"]
-    declared = read_declared(DEPLOY.read_text(), {})
+    declared = declared_by(DEPLOY, {})
     assert [args["name"] for _, args in declared.parameters] == [
         "ACTION",
         "MODEL_NAME",
@@ -598,6 +679,17 @@ def test_job_definitions_point_at_the_jenkinsfiles_and_take_their_parameters(pro
 # ---------------------------------------------------------------- issue 9
 
 
+def declared_by(path: Path, env: dict[str, str]):
+    """What a build of the repository's Jenkinsfile that calls this step declares (read by the
+    double's independent reader, with the call's options)."""
+    from tests.jenkins.double.declarative import OPTIONS, library_call, read_declared
+
+    jenkinsfile = next(j for j, step in JENKINSFILES.items() if step == path)
+    call = library_call(jenkinsfile.read_text())
+    assert call is not None and call.step == path.stem
+    return read_declared(path.read_text(), {**env, OPTIONS: call.options})
+
+
 def code(path: Path) -> str:
     """The Jenkinsfile without its // comments."""
     return re.sub(r"//[^\n]*", "", path.read_text())
@@ -607,13 +699,13 @@ def test_deploy_has_no_disable_concurrent_builds_and_serialises_with_lock_and_mi
     """disableConcurrentBuilds + a 3-day input kept every later deploy blocked in the queue."""
     text = DEPLOY.read_text()
     assert "disableConcurrentBuilds" not in code(DEPLOY)
-    from tests.jenkins.double.declarative import read_declared
-
-    assert read_declared(text, {}).no_concurrent is None
+    assert declared_by(DEPLOY, {}).no_concurrent is None
     for title in ("Release", "Rollback"):
         st = stage(DEPLOY, title)
         options = calls(st.closure(), st.src, "options")[0]
-        assert re.search(r"lock\((resource: )?'model-registry'\)", st.text(options.node)), title
+        assert re.search(
+            r'lock\((resource: )?"\$\{cfg\.project\}-model-registry"\)', st.text(options.node)
+        ), title
     ordinals = [int(m) for m in re.findall(r"milestone\(ordinal: (\d+)", text)]
     assert sorted(set(ordinals)) == [10, 20, 30]
 
@@ -629,9 +721,7 @@ def test_scheduled_retraining_happens_only_when_the_ct_check_asks():
     training = code(TRAINING)
     assert "cron(" not in training and "triggers {" not in training
     assert "TimerTrigger" not in training
-    from tests.jenkins.double.declarative import read_declared
-
-    assert read_declared(RETRAIN.read_text(), {}).crons == ["H 3 * * *"]
+    assert declared_by(RETRAIN, {}).crons == ["H 3 * * *"]
     check = stage(RETRAIN, "Check")
     body = check.text()
     assert "sh(script: 'mlci ct check --trigger', returnStatus: true)" in body
@@ -650,9 +740,7 @@ def test_scheduled_retraining_happens_only_when_the_ct_check_asks():
 def test_a_main_build_is_never_aborted_by_a_newer_one(branch: str, aborts: bool):
     """abortPrevious on main could kill a build inside Register; evaluated per branch by the
     double's reading of the options (as Declarative evaluates them at run time)."""
-    from tests.jenkins.double.declarative import read_declared
-
-    declared = read_declared(TRAINING.read_text(), {"BRANCH_NAME": branch})
+    declared = declared_by(TRAINING, {"BRANCH_NAME": branch})
     assert declared.no_concurrent is not None
     assert declared.no_concurrent.get("abortPrevious") is aborts
 
@@ -665,7 +753,7 @@ def test_retrain_reaches_the_controller_at_the_builds_jenkins_url():
     envs = ancestors(call, "withEnv")
     assert envs and 'withEnv(["MLCI_JENKINS__URL=${env.JENKINS_URL}"])' in check.text(envs[-1].node)
     creds = ancestors(call, "withCredentials")
-    assert creds and "jenkinsCredentials()" in check.text(creds[0].node)
+    assert creds and "jenkins" in bound_purposes(creds[0])
     from ml.config import load_settings
 
     assert "127.0.0.1" not in code(RETRAIN)
@@ -674,9 +762,7 @@ def test_retrain_reaches_the_controller_at_the_builds_jenkins_url():
 
 
 def test_rollback_is_a_deploy_action_approved_like_a_deploy():
-    from tests.jenkins.double.declarative import read_declared
-
-    parameters = read_declared(DEPLOY.read_text(), {}).parameters
+    parameters = declared_by(DEPLOY, {}).parameters
     declared = {args["name"]: (kind, args) for kind, args in parameters}
     assert declared["ACTION"][0] == "choice" and declared["ACTION"][1]["choices"] == [
         "deploy",
@@ -778,17 +864,13 @@ MLFLOW_COMMANDS = ("train", "evaluate", "model", "deploy", "ct")
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
 def test_every_mlflow_step_binds_the_mlflow_credential(path: Path):
-    _, src = parse(path)
-    helper = src[
-        function(path, "mlflowCredentials").start_byte : function(
-            path, "mlflowCredentials"
-        ).end_byte
-    ]
+    helper = CREDENTIALS_STEP.read_text()
+    mlflow = helper.split("case 'mlflow':", 1)[1].split("case ", 1)[0]
     assert (
-        b"usernamePassword(credentialsId: 'mlci-mlflow',\n"
-        b"                             usernameVariable: 'MLFLOW_TRACKING_USERNAME',\n"
-        b"                             passwordVariable: 'MLFLOW_TRACKING_PASSWORD')"
-    ) in helper
+        "return usernamePassword(credentialsId: 'mlci-mlflow',\n"
+        "                                    usernameVariable: 'MLFLOW_TRACKING_USERNAME',\n"
+        "                                    passwordVariable: 'MLFLOW_TRACKING_PASSWORD')"
+    ) in mlflow
     seen = 0
     for call, script in sh_calls(path):
         for args in mlci_invocations(script):
@@ -797,7 +879,7 @@ def test_every_mlflow_step_binds_the_mlflow_credential(path: Path):
                 bound = [
                     wc
                     for wc in ancestors(call, "withCredentials")
-                    if "mlflowCredentials()" in wc.text()[:80]
+                    if "mlflow" in bound_purposes(wc)
                 ]
                 assert bound, f"{path.name}: sh '{script}' talks to MLflow without mlci-mlflow"
                 assert string_value(call, call.first_arg())[1], (
@@ -824,20 +906,17 @@ STATE_COMMANDS = {
 @pytest.mark.parametrize("path", [TRAINING, DEPLOY], ids=lambda p: p.name)
 def test_every_shared_state_step_binds_the_state_credential(path: Path):
     """Without it a team's deploy (history and lock in PostgreSQL) fails on a real controller."""
-    _, src = parse(path)
-    fn = function(path, "stateCredentials")
-    helper = src[fn.start_byte : fn.end_byte]
-    assert b"usernamePassword(credentialsId: 'mlci-state'" in helper
-    assert b"passwordVariable: 'PGPASSWORD'" in helper
+    assert purpose_ids()["state"] == STATE_CREDENTIALS_ID
+    helper = CREDENTIALS_STEP.read_text().split("case 'state':", 1)[1].split("case ", 1)[0]
+    assert "usernamePassword(credentialsId: 'mlci-state'" in helper
+    assert "passwordVariable: 'PGPASSWORD'" in helper
     seen = 0
     for call, script in sh_calls(path):
         for args in mlci_invocations(script):
             if tuple(args[:2]) in STATE_COMMANDS:
                 seen += 1
                 bound = [
-                    wc
-                    for wc in ancestors(call, "withCredentials")
-                    if "stateCredentials()" in wc.text()[:200]
+                    wc for wc in ancestors(call, "withCredentials") if "state" in bound_purposes(wc)
                 ]
                 assert bound, f"{path.name}: sh '{script}' uses shared state without mlci-state"
     assert seen

@@ -7,6 +7,11 @@ blocks bind, and whether it is `sh(script: ..., returnStatus: true)`. Calls outs
 (helper functions such as buildStageImage) belong to the node and are reported with an empty
 stage path. `input` directives are read too (message, id, submitter, parameter names) so the
 Jenkins double can play the same input.
+
+A Jenkinsfile that is a call of the mlci shared library (`mlciTrainingPipeline(...)`) is read
+as the step it calls: `vars/<step>.groovy` of the repository holding the Jenkinsfile (the
+library loaded from the revision being built), and `withCredentials(mlciCredentials([...]))`
+binds the ids vars/mlciCredentials.groovy gives those purposes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 
 import tree_sitter_groovy
 from tree_sitter import Language, Node, Parser
+
+from tests.jenkins.library import pipeline_file, purpose_ids
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class InputDirective:
 
 
 def _parse(path: Path) -> tuple[Node, bytes]:
-    src = path.read_bytes()
+    src = pipeline_file(path).read_bytes()
     return Parser(Language(tree_sitter_groovy.language())).parse(src).root_node, src
 
 
@@ -135,6 +142,7 @@ def _own(stage: Node, src: bytes, directive: str) -> str | None:
 
 def steps(path: Path) -> list[Step]:
     root, src = _parse(path)
+    purposes = purpose_ids(pipeline_file(path).parent)
     out = []
     for n in _walk(root):
         if _name(n, src) != "sh":
@@ -155,6 +163,9 @@ def steps(path: Path) -> list[Step]:
         for w in _enclosing(n, src, "withCredentials"):
             head = _text(w, src).split("{", 1)[0]  # withCredentials(<these>) {
             creds += re.findall(r"credentialsId:\s*'([^']+)'", head)
+            # the library's mlciCredentials(['mlflow', ...]): the ids of those purposes
+            for listed in re.findall(r"mlciCredentials\(\[([^\]]*)\]\)", head):
+                creds += [purposes[p] for p in re.findall(r"'(\w+)'", listed)]
             # helpers such as registryCredentials() + mlflowCredentials(): their definitions
             for helper in re.findall(r"(\w+)\(\)", head):
                 m = re.search(rf"\b{helper}\(\)\s*\{{(.*?)\n\}}", src.decode(), re.S)

@@ -4,8 +4,9 @@ steps in the stage image, the team stack as the only shared state.
 - Workspaces: `git clone` of this repository per job (train on `main`, train on a feature
   branch, deploy twice, retrain), as a multibranch/pipeline job checks out its own.
 - Steps: every `sh` step inside a stage whose agent is the stage image (`docker { image
-  "${env.CI_IMAGE}" ... }`), read from Jenkinsfile, jenkins/deploy.Jenkinsfile and
-  jenkins/retrain.Jenkinsfile with tree-sitter (tests/team/jenkins_steps.py), run in order with
+  "${env.CI_IMAGE}" ... }`) of the library step each of Jenkinsfile, jenkins/deploy.Jenkinsfile
+  and jenkins/retrain.Jenkinsfile calls (vars/mlci*Pipeline.groovy, read with tree-sitter by
+  tests/team/jenkins_steps.py; the double runs that step's pipeline too), run in order with
   `docker run` in the stage image, the workspace mounted at its own path, `--network host`, and
   the Docker socket where the agent's args mount it. Steps on the node itself (venv, the stage
   image build, lint, unit tests) are replaced by the session's stage image; `when { branch
@@ -294,7 +295,7 @@ def _approve_in_double(
             assert time.monotonic() < deadline, "ml/train was not indexed"
             time.sleep(0.2)
         # its first build (the training on main above) applied the Jenkinsfile's parameters
-        jenkins.declare("ml/train/main", TRAINING, {"BRANCH_NAME": "main"})
+        jenkins.declare("ml/train/main", TRAINING, {"BRANCH_NAME": "main"}, checkout=REPO)
         first = mlci("jenkins", "build", "train/main")
         assert first.returncode == 0, first.stderr
         jenkins.wait_for_build("ml/train/main", 1, timeout=30)

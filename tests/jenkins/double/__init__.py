@@ -29,7 +29,9 @@ end over HTTP (python-jenkins -> requests -> socket -> this server):
   `stop`.
 - createItem refuses a root element whose class no installed plugin provides (400).
 - Declarative's rewrite of config.xml (parameters, disableConcurrentBuilds, cron) when a build
-  of a job registered with `declare(job, jenkinsfile)` starts (declarative.py).
+  of a job registered with `declare(job, jenkinsfile)` starts (declarative.py), also for a
+  Jenkinsfile that calls the mlci shared library (`@Library` resolved against JCasC's
+  `globalLibraries`, `legacySCM(scm)` against the job's checkout: the step's pipeline runs).
 - Credentials in the system store and folder stores: create (409 duplicate, 400 without content
   type), config.xml with `<secret-redacted/>`, update keeping redacted secrets, delete.
 - Both declarative linter endpoints.

@@ -24,6 +24,10 @@ Modelled from the sources of the plugins pinned in jenkins/plugins.txt:
   `jenkins.globalNodeProperties` envVars, `unclassified.location.url`, the realm's users and
   the matrix entries are recorded (`nodes`, `global_env`, `location_url`, `casc_users`,
   `matrix`) for tests to inspect.
+- `unclassified.globalLibraries.libraries` (pipeline-groovy-lib `GlobalLibraries`): each
+  library's name and its `retriever.modernSCM.scm.git.remote` are recorded (`libraries`); the
+  list replaces the previous one. Jenkinsfiles' `@Library('name@v')` resolve against it
+  (declarative.py).
 
 Not modelled: the rest of JCasC (other root elements pass through unchecked), secret sources
 other than the environment, `casc.reload`.
@@ -68,6 +72,7 @@ class CascState:
     location_url: str | None = None
     casc_users: list[str] = field(default_factory=list)
     matrix: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (kind, name) -> perms
+    libraries: dict[str, str] = field(default_factory=dict)  # global library name -> git remote
 
 
 def resolve(text: str, environ: Mapping[str, str]) -> str:
@@ -171,6 +176,15 @@ class CascMixin:
             for user in self.users.values():
                 perms = everyone | set(state.matrix.get(("user", user.name), []))
                 user.role = _role_for(user.name, perms)
+        libs = ((doc.get("unclassified") or {}).get("globalLibraries") or {}).get("libraries")
+        if libs is not None:  # GlobalLibraries.setLibraries: the whole list
+            state.libraries = {}
+            for lib in libs or []:
+                scm = ((lib.get("retriever") or {}).get("modernSCM") or {}).get("scm") or {}
+                remote = (scm.get("git") or {}).get("remote")
+                if not lib.get("name"):
+                    raise CascError(f"globalLibraries: library {lib!r} has no name")
+                state.libraries[str(lib["name"])] = str(remote or "")
         location = (doc.get("unclassified") or {}).get("location") or {}
         if "url" in location:
             state.location_url = location["url"]

@@ -17,8 +17,20 @@ evaluated with the environment given to `declare` (e.g. BRANCH_NAME). Not modell
 of properties an earlier run declared and this one does not, other options (buildDiscarder,
 timestamps...), other triggers, the DeclarativeJobPropertyTrackerAction.
 
-Test control: `declare(job, jenkinsfile, env)`. As in Jenkins, the rewrite happens when a build
-of `job` starts running its pipeline, so the config.xml after a build shows it.
+Shared libraries (pipeline-groovy-lib): a Jenkinsfile that is a library call,
+`@Library('mlci@v1') _` (a library registered by JCasC `unclassified.globalLibraries`, see
+casc.py) or `library(identifier: 'mlci@x', retriever: legacySCM(scm))` (the job's own
+repository at the revision being built), then `mlciTrainingPipeline(project: 'p', ...)`, runs
+the declarative `pipeline {}` of `vars/mlciTrainingPipeline.groovy` in that library (a
+`call(Map config)` step; one pipeline per build). Its `cfg.NAME` values are the call's options
+(the step's `Map cfg = mlciOptions(config, ...)`). The double cannot clone: a test names the
+checkout of a library remote with `library_checkout(remote, path)`, and of a job's own
+repository with `declare(..., checkout=path)`. An unregistered `@Library` name fails as Jenkins
+does ("Could not find any definition of libraries [name]").
+
+Test control: `declare(job, jenkinsfile, env, checkout=None)`. As in Jenkins, the rewrite
+happens when a build of `job` starts running its pipeline, so the config.xml after a build
+shows it.
 """
 
 from __future__ import annotations
@@ -77,6 +89,12 @@ def _calls(n: Node, src: bytes) -> list[Node]:
 
 def _value(src: bytes, n: Node, env: dict[str, str]) -> Any:
     kind = n.type
+    if kind == "field_access" and _text(src, n).startswith("cfg."):
+        name = _text(src, n).partition(".")[2]
+        options = env.get(OPTIONS)
+        if not isinstance(options, dict) or name not in options:
+            raise ValueError(f"the library call gives no option {name}")
+        return options[name]
     if kind in ("character_literal", "string_literal"):
         raw = _text(src, n)
         if raw.startswith(("'''", '"""')):
@@ -105,15 +123,22 @@ def _value(src: bytes, n: Node, env: dict[str, str]) -> Any:
     raise ValueError(f"the double cannot evaluate {kind}: {_text(src, n)!r}")
 
 
-def _args(src: bytes, call: Node, env: dict[str, str]) -> tuple[dict[str, Any], list[Any]]:
+def _args(
+    src: bytes, call: Node, env: dict[str, Any], lenient: bool = False
+) -> tuple[dict[str, Any], list[Any]]:
+    """Named and positional arguments (`lenient`: skip what cannot be evaluated)."""
     args = next((c for c in call.children if c.type == "argument_list"), None)
     named: dict[str, Any] = {}
     positional: list[Any] = []
     for c in args.children if args is not None else []:
-        if c.type == "map_item":
-            named[_text(src, c.children[0])] = _value(src, c.children[-1], env)
-        elif c.type not in ("(", ")", ","):
-            positional.append(_value(src, c, env))
+        try:
+            if c.type == "map_item":
+                named[_text(src, c.children[0])] = _value(src, c.children[-1], env)
+            elif c.type not in ("(", ")", ","):
+                positional.append(_value(src, c, env))
+        except ValueError:
+            if not lenient:
+                raise
     return named, positional
 
 
@@ -122,10 +147,7 @@ def read_declared(text: str, env: dict[str, str]) -> Declared:
     root = Parser(Language(tree_sitter_groovy.language())).parse(src).root_node
     if root.has_error:
         raise ValueError("tree-sitter-groovy cannot parse this Jenkinsfile")
-    pipeline = next(
-        (c for c in _calls(root, src) if _ident(src, c) == "pipeline"),
-        None,
-    )
+    pipeline = _find_pipeline(root, src)
     if pipeline is None:
         raise ValueError("no pipeline block")
     body = next(c for c in pipeline.children if c.type == "closure")
@@ -147,6 +169,66 @@ def read_declared(text: str, env: dict[str, str]) -> Declared:
                 if spec:
                     out.crons.append(spec)
     return out
+
+
+OPTIONS = "\0options"  # the env key carrying a library call's options to _value
+
+
+def _find_pipeline(root: Node, src: bytes) -> Node | None:
+    """The `pipeline { }` call: a statement of the script, or of a library step's method."""
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if (
+            n.type in ("method_invocation", "juxt_function_call")
+            and _ident(src, n) == "pipeline"
+            and any(c.type == "closure" for c in n.children)
+        ):
+            return n
+        stack.extend(reversed(n.children))
+    return None
+
+
+@dataclass(frozen=True)
+class LibraryCall:
+    name: str  # library name
+    self_scm: bool  # legacySCM(scm): the job's own repository
+    step: str
+    options: dict[str, Any]
+
+
+def library_call(text: str) -> LibraryCall | None:
+    """The library a Jenkinsfile loads and the step it calls; None without a library."""
+    src = text.encode()
+    root = Parser(Language(tree_sitter_groovy.language())).parse(src).root_node
+    name, self_scm = None, False
+    for n in root.children:
+        if n.type == "local_variable_declaration":  # @Library('name@version') _
+            for a in (c for c in _walk(n) if c.type == "annotation"):
+                if _ident(src, a) == "Library":
+                    lit = next(
+                        c for c in _walk(a) if c.type in ("character_literal", "string_literal")
+                    )
+                    name = _text(src, lit)[1:-1].split("@")[0]
+    calls = _calls(root, src)
+    for c in calls:
+        if _ident(src, c) == "library":
+            named, positional = _args(src, c, {}, lenient=True)
+            ident = named.get("identifier") or (positional[0] if positional else "")
+            name = str(ident).split("@")[0]
+            self_scm = "legacySCM(scm)" in _text(src, c)
+    steps = [c for c in calls if _ident(src, c) not in ("library", None)]
+    if name is None or not steps:
+        return None
+    return LibraryCall(name, self_scm, _ident(src, steps[-1]) or "", _args(src, steps[-1], {})[0])
+
+
+def _walk(n: Node):
+    stack = [n]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(reversed(x.children))
 
 
 def parameter_xml(step: str, args: dict[str, Any]) -> ET.Element:
@@ -213,12 +295,44 @@ def apply_declared(config: bytes, declared: Declared) -> bytes:
 class DeclarativeMixin:
     """`declare()` and the rewrite of a job's config.xml after each of its builds."""
 
-    def declare(self, job: str, jenkinsfile: str | Path, env: dict[str, str] | None = None) -> None:
+    def library_checkout(self, remote: str, path: Path) -> None:
+        """The checkout (at the version a Jenkinsfile asks for) of a library's remote."""
+        self.library_checkouts[remote] = path
+
+    def declare(
+        self,
+        job: str,
+        jenkinsfile: str | Path,
+        env: dict[str, str] | None = None,
+        checkout: Path | None = None,
+    ) -> None:
         """Builds of `job` (full name) run this Jenkinsfile (a path or its text) as Declarative
-        would: when one starts, the job's config.xml gets the pipeline's properties."""
+        would: when one starts, the job's config.xml gets the pipeline's properties. A library
+        call runs the library step's pipeline (`checkout`: the job's own repository, for
+        legacySCM(scm))."""
         text = Path(jenkinsfile).read_text() if isinstance(jenkinsfile, Path) else jenkinsfile
-        read_declared(text, dict(env or {}))  # fail now on what the double cannot read
-        self.declarations[job] = (text, dict(env or {}))
+        run_env: dict[str, Any] = dict(env or {})
+        call = library_call(text)
+        if call is not None:
+            text = (self.library_root(call, checkout) / "vars" / f"{call.step}.groovy").read_text()
+            run_env[OPTIONS] = call.options
+        read_declared(text, run_env)  # fail now on what the double cannot read
+        self.declarations[job] = (text, run_env)
+
+    def library_root(self, call: LibraryCall, checkout: Path | None) -> Path:
+        """Where the library of `call` comes from, as pipeline-groovy-lib would find it."""
+        if call.self_scm:
+            if checkout is None:
+                raise ValueError("legacySCM(scm) needs the job's checkout: declare(checkout=)")
+            return checkout
+        casc = getattr(self, "casc", None)
+        libraries = casc.libraries if casc is not None else {}
+        if call.name not in libraries:
+            raise ValueError(f"Could not find any definition of libraries [{call.name}]")
+        remote = libraries[call.name]
+        if remote not in self.library_checkouts:
+            raise ValueError(f"the double has no checkout of {remote}: call library_checkout()")
+        return self.library_checkouts[remote]
 
     def _on_pipeline_start(self, build: Build) -> None:
         job: Item = build.job

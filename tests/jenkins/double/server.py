@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -92,6 +93,7 @@ class JenkinsDouble(
         self.next_queue_id = 1
         self.scripts: dict[str, BuildScript] = {}
         self.declarations: dict[str, tuple[str, dict[str, str]]] = {}  # job -> Jenkinsfile, env
+        self.library_checkouts: dict[str, Path] = {}  # library remote -> its checkout
         self.branches: dict[str, list[str]] = {}
         self.plugins: dict[str, str] = {}
         self.casc = CascState()
