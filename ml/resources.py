@@ -56,6 +56,10 @@ def root() -> Path:
 def resource(relative: str) -> Path:
     """The path of a shipped file (e.g. `locks/requirements.txt`); InputError when missing."""
     path = root() / relative
+    if not any(relative == s or relative.startswith(f"{s}/") for s in SHIPPED):
+        raise InputError(
+            f"{relative}: not a file shipped with mlci (`mlci resources --list` names them)"
+        )
     if not path.exists():
         raise InputError(
             f"{relative}: not found in {root()}; this mlci installation is incomplete "
