@@ -11,7 +11,8 @@ Order of work, so that a refusal or a failure leaves the folder as it was:
 
 Files: `mlci.yaml`, `data/contract/<name>.yaml`, `data/snapshots/<version>.csv` (a copy of the
 CSV) and its DVC record `<version>.csv.dvc`; `.gitignore` (`.mlci/`, `build/`) only when there
-is none. The first version is named by the UTC date (`2026-12-01`), so later versions sort
+is none; `requirements.txt` for the stage image (ml.project.stage_image) when there is none.
+The first version is named by the UTC date (`2026-12-01`), so later versions sort
 after it (`mlci ct check` takes the greatest name as the newest).
 """
 
@@ -176,6 +177,9 @@ def init_project(
     if not ignore.exists():
         ignore.write_text(".mlci/\nbuild/\n", encoding="utf-8")
         written.append(ignore)
+    from ml.project.stage_image import write_stage_image_files
+
+    written += write_stage_image_files(root)
     times["write"] = time.perf_counter() - t0
     return InitResult(root, name, version, profile, baseline, written, times)
 
