@@ -103,7 +103,7 @@ def test_init_and_pipeline_run_outside_the_repository(installed: InstalledVenv, 
     start = time.monotonic()
     proc = installed.run("mlci", "pipeline", "run", "--json", cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
-    result = json.loads(proc.stdout)
+    result = _last_json(proc.stdout)
     assert {s["name"]: s["status"] for s in result["stages"]}["train"] == "passed"
     assert [s["name"] for s in result["stages"] if s["status"] not in ("passed", "skipped")] == []
     metrics = json.loads((root / "build" / "evaluate" / "metrics.json").read_text())
@@ -147,7 +147,7 @@ def test_stage_image_and_docker_executor_from_the_installed_wheel(
             MLCI_IMAGE__CI_IMAGE=tag,
         )
         assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
-        stages = {s["name"]: s["status"] for s in json.loads(proc.stdout)["stages"]}
+        stages = {s["name"]: s["status"] for s in _last_json(proc.stdout)["stages"]}
         assert stages["train"] == stages["evaluate"] == "passed"
         metrics = json.loads((root / "build" / "evaluate" / "metrics.json").read_text())
         assert metrics["verdict"] == "passed"
@@ -157,6 +157,12 @@ def test_stage_image_and_docker_executor_from_the_installed_wheel(
         )
     finally:
         docker_client.images.remove(tag, force=True) if _exists(docker_client, tag) else None
+
+
+def _last_json(stdout: str) -> dict:
+    """The `--json` document: the stages print their own lines before it."""
+    start = 0 if stdout.startswith("{") else stdout.rindex("\n{") + 1
+    return json.loads(stdout[start:])
 
 
 def _exists(client, tag: str) -> bool:
