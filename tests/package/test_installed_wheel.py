@@ -171,3 +171,58 @@ def _exists(client, tag: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def _team_wheel(folder: Path) -> Path:
+    """A real, minimal wheel of a package the lock does not have (a team's own extra)."""
+    import base64
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "teamextras/__init__.py": b"VALUE = 'extra-7d1c'\n",
+        "teamextras-0.1.0.dist-info/METADATA": (
+            b"Metadata-Version: 2.1\nName: teamextras\nVersion: 0.1.0\n"
+        ),
+        "teamextras-0.1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = [
+        f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},"
+        f"{len(d)}"
+        for n, d in files.items()
+    ]
+    files["teamextras-0.1.0.dist-info/RECORD"] = (
+        "\n".join([*record, "teamextras-0.1.0.dist-info/RECORD,,"]) + "\n"
+    ).encode()
+    path = folder / "teamextras-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+@pytest.mark.docker
+def test_project_requirements_land_in_the_stage_image(
+    installed: InstalledVenv, outside_project, docker_client, tmp_path
+):
+    """requirements.txt next to mlci.yaml is installed in the image, the lock as constraints."""
+    root, _ = outside_project
+    extras = _team_wheel(tmp_path / "index")
+    (root / "requirements.txt").write_text("# the team's extras\nteamextras==0.1.0\n")
+    tag = f"mlci-pkg-test/ci:{uuid.uuid4().hex[:10]}"
+    offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": f"{extras.parent} {WHEELHOUSE}"}
+    try:
+        built = installed.run(
+            "mlci", "pipeline", "ci-image", "--tag", tag, "--json", cwd=root, **offline
+        )
+        assert built.returncode == 0, built.stderr[-3000:]
+        assert _last_json(built.stdout)["requirements"] == str(root / "requirements.txt")
+        out = docker_client.containers.run(
+            tag, ["python", "-c", "import teamextras, ml; print(teamextras.VALUE)"], remove=True
+        )
+        assert out.decode().strip() == "extra-7d1c"
+    finally:
+        (root / "requirements.txt").write_text("")
+        docker_client.images.remove(tag, force=True) if _exists(docker_client, tag) else None
