@@ -38,20 +38,25 @@ def mlci_wheel(out_dir: Path, progress: Progress = lambda _: None) -> Path:
 
 
 def build_from_source(source: Path, out_dir: Path, progress: Progress) -> Path:
+    """`uv build` (sdist, then the wheel from it in a temporary folder: no build/ left in the
+    checkout, whose build/ holds the stage outputs), else `pip wheel`."""
+    import tempfile
+
     uv = shutil.which("uv")
-    if uv:
-        cmd = [uv, "build", "--wheel", "--quiet", "--out-dir", str(out_dir), str(source)]
-    else:
-        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out_dir), str(source)]
-    progress(f"mlci wheel: building {source}")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = sorted(out_dir.glob("mlci-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        raise ServiceError(
-            f"building the mlci wheel from {source} failed ({' '.join(cmd[:2])}):\n"
-            + (proc.stderr or proc.stdout).strip()[-2000:]
-        )
-    return wheels[-1]
+    with tempfile.TemporaryDirectory(prefix="mlci-wheel-") as tmp:
+        if uv:
+            cmd = [uv, "build", "--quiet", "--out-dir", tmp, str(source)]
+        else:
+            cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", tmp, str(source)]
+        progress(f"mlci wheel: building {source}")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("mlci-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise ServiceError(
+                f"building the mlci wheel from {source} failed ({' '.join(cmd[:2])}):\n"
+                + (proc.stderr or proc.stdout).strip()[-2000:]
+            )
+        return Path(shutil.move(wheels[-1], out_dir / wheels[-1].name))
 
 
 def _record_line(name: str, data: bytes) -> str:
