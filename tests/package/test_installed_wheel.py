@@ -116,23 +116,36 @@ def test_init_and_pipeline_run_outside_the_repository(installed: InstalledVenv, 
 
 @pytest.mark.docker
 def test_stage_image_and_docker_executor_from_the_installed_wheel(
-    installed: InstalledVenv, outside_project, docker_client
+    installed: InstalledVenv, outside_project, docker_client, tmp_path
 ):
+    """`mlci pipeline ci-image` from the installed wheel, with the project's requirements.txt
+    naming a package the lock does not have (a team's own wheel, offline), then every stage
+    in that image with `--executor docker`."""
     root, _ = outside_project
     # A warm host cache, as on a CI node: the wheelhouse of the same lock (same hash stamp).
     cache = root / ".mlci" / "cache" / "wheelhouse"
     cache.mkdir(parents=True, exist_ok=True)
     if not (cache / "requirements").exists():
         (cache / "requirements").symlink_to(WHEELHOUSE)
+    extras = _team_wheel(tmp_path / "index")
+    (root / "requirements.txt").write_text("# the team's extras\nteamextras==0.1.0\n")
+    offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": f"{extras.parent} {WHEELHOUSE}"}
     tag = f"mlci-pkg-test/ci:{uuid.uuid4().hex[:10]}"
     try:
         start = time.monotonic()
-        built = installed.run("mlci", "pipeline", "ci-image", "--tag", tag, "--json", cwd=root)
+        built = installed.run(
+            "mlci", "pipeline", "ci-image", "--tag", tag, "--json", cwd=root, **offline
+        )
         assert built.returncode == 0, built.stderr[-3000:]
-        image = json.loads(built.stdout)
+        image = _last_json(built.stdout)
         assert image["image_id"].startswith("sha256:")
-        assert image["mlci_wheel"].startswith("mlci-") and image["requirements"] is None
+        assert image["mlci_wheel"].startswith("mlci-")
+        assert image["requirements"] == str(root / "requirements.txt")
         build_seconds = time.monotonic() - start
+        out = docker_client.containers.run(
+            tag, ["python", "-c", "import teamextras; print(teamextras.VALUE)"], remove=True
+        )
+        assert out.decode().strip() == "extra-7d1c"
         shutil.rmtree(root / "build", ignore_errors=True)  # every output below is the image's
         start = time.monotonic()
         proc = installed.run(
@@ -201,28 +214,3 @@ def _team_wheel(folder: Path) -> Path:
         for name, data in files.items():
             zf.writestr(name, data)
     return path
-
-
-@pytest.mark.docker
-def test_project_requirements_land_in_the_stage_image(
-    installed: InstalledVenv, outside_project, docker_client, tmp_path
-):
-    """requirements.txt next to mlci.yaml is installed in the image, the lock as constraints."""
-    root, _ = outside_project
-    extras = _team_wheel(tmp_path / "index")
-    (root / "requirements.txt").write_text("# the team's extras\nteamextras==0.1.0\n")
-    tag = f"mlci-pkg-test/ci:{uuid.uuid4().hex[:10]}"
-    offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": f"{extras.parent} {WHEELHOUSE}"}
-    try:
-        built = installed.run(
-            "mlci", "pipeline", "ci-image", "--tag", tag, "--json", cwd=root, **offline
-        )
-        assert built.returncode == 0, built.stderr[-3000:]
-        assert _last_json(built.stdout)["requirements"] == str(root / "requirements.txt")
-        out = docker_client.containers.run(
-            tag, ["python", "-c", "import teamextras, ml; print(teamextras.VALUE)"], remove=True
-        )
-        assert out.decode().strip() == "extra-7d1c"
-    finally:
-        (root / "requirements.txt").write_text("")
-        docker_client.images.remove(tag, force=True) if _exists(docker_client, tag) else None
