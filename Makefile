@@ -23,7 +23,10 @@ lock: ## Re-resolve locks/*.txt from pyproject.toml
 	uv pip compile -q locks/serve.in -c locks/requirements.txt -o locks/serve.txt --python-version 3.11 --no-header
 	uv pip compile -q locks/serve-sklearn.in -c locks/requirements.txt -o locks/serve-sklearn.txt --python-version 3.11 --no-header
 
-clean: ## Remove build outputs and the embedded state (.mlci/)
-	rm -rf build .mlci
+dist: ## Build the mlci wheel and sdist into dist/ (docs/install.md)
+	scripts/build-dist.sh dist
 
-.PHONY: help pipeline test lint venv lock clean
+clean: ## Remove build outputs and the embedded state (.mlci/)
+	rm -rf build .mlci dist
+
+.PHONY: help pipeline test lint venv lock dist clean

@@ -1,8 +1,9 @@
 """Stage image rebuild time: cold build (no cache) vs a rebuild after a code-only change.
 
-The context is a copy of the checkout's build inputs (pyproject.toml, README.md, ml/, locks/,
-the wheelhouse of locks/requirements.txt, docker/ci.Dockerfile), so the code change never
-touches the working tree. Prints both times and the ratio; writes
+The context is the one `mlci pipeline ci-image` assembles (ml.image.stage.assemble_ci_context:
+the lock, its wheelhouse, the project's requirements, a wheel of this checkout's mlci), in a
+scratch folder; the code change is a comment appended to `ml/__init__.py` inside that wheel, so
+the working tree is never touched. Prints both times and the ratio; writes
 benchmarks/results/ci_rebuild.json.
 
     .venv/bin/python benchmarks/ci_rebuild.py
@@ -13,51 +14,49 @@ Target: code-only rebuild <= 10% of the cold build.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ml.config import load_settings  # noqa: E402
-from ml.image.build import docker_build, docker_client, wheelhouse  # noqa: E402
+from ml.image.build import docker_build, docker_client  # noqa: E402
+from ml.image.stage import assemble_ci_context  # noqa: E402
 
-WHEELS = Path(".mlci/cache/wheelhouse/requirements")
 TAG = "mlci-bench/ci:rebuild"
 
 
-def copy_context(dst: Path) -> None:
-    for name in ("pyproject.toml", "README.md", ".dockerignore"):
-        shutil.copy2(REPO / name, dst / name)
-    for name in ("ml", "locks", "docker"):
-        shutil.copytree(REPO / name, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (dst / WHEELS).mkdir(parents=True)
-    for f in (REPO / WHEELS).glob("*.whl"):
-        os.link(f, dst / WHEELS / f.name)
+def change_code(wheel: Path) -> None:
+    """Rewrite the wheel with one comment more in ml/__init__.py (a code-only change)."""
+    changed = wheel.with_suffix(".new")
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(changed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "ml/__init__.py":
+                data += f"# code-only change {time.time()}\n".encode()
+            dst.writestr(item, data)
+    changed.replace(wheel)
 
 
 def main() -> None:
     settings = load_settings(REPO / "mlci.yaml", environ={})
-    wheelhouse(settings, REPO / "locks" / "requirements.txt", print, out=REPO / WHEELS)
     client = docker_client()
-    args = {"BASE_IMAGE": settings.image.base_image, "WHEELHOUSE": str(WHEELS)}
-    (REPO / ".mlci").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-ci-", dir=REPO / ".mlci") as tmp:
+    args = {"BASE_IMAGE": settings.image.base_image}
+    scratch = REPO / ".mlci" / "cache" / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-ci-", dir=scratch) as tmp:
         ctx = Path(tmp)
-        copy_context(ctx)
+        parts = assemble_ci_context(settings, ctx, print)
         t = time.monotonic()
-        docker_build(
-            client, ctx, TAG, args, {}, lambda _: None, "docker/ci.Dockerfile", nocache=True
-        )
+        docker_build(client, ctx, TAG, args, {}, lambda _: None, "ci.Dockerfile", nocache=True)
         cold = time.monotonic() - t
-        with (ctx / "ml" / "__init__.py").open("a") as fh:
-            fh.write(f"# code-only change {time.time()}\n")
+        change_code(ctx / "mlci" / parts["mlci_wheel"])
         t = time.monotonic()
-        docker_build(client, ctx, TAG, args, {}, lambda _: None, "docker/ci.Dockerfile")
+        docker_build(client, ctx, TAG, args, {}, lambda _: None, "ci.Dockerfile")
         warm = time.monotonic() - t
     client.images.remove(TAG, force=True)
     print(f"cold build (--no-cache):      {cold:7.1f} s")

@@ -100,9 +100,11 @@ def user_code_digest(settings: Settings) -> str:
 
 
 def lock_digest(root: Path) -> str:
-    """sha256 of locks/requirements.txt in the project, else in the running mlci source tree,
-    else of the installed distributions (name==version, sorted)."""
-    for folder in (root, SOURCE_ROOT):
+    """sha256 of locks/requirements.txt in the project, else in the running mlci (checkout or
+    the lock shipped in its wheel, ml.resources), else of the installed distributions."""
+    from ml import resources
+
+    for folder in (root, resources.root()):
         try:
             return _sha((folder / LOCK_FILE).read_bytes())
         except OSError:

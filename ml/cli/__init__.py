@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "config": "ml.cli.config:config",
     "reproduce": "ml.cli.reproduce:reproduce",
     "init": "ml.cli.init:init",
+    "resources": "ml.cli.resources:resources",
 }
 
 

@@ -18,12 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import ml
+from ml import resources
 from ml.config import Settings
 from ml.errors import CheckFailed, InputError, ServiceError
 from ml.image import labels as L
 
-REPO = Path(ml.__file__).resolve().parent.parent
 APP_FILES = ("__init__.py", "__main__.py", "app.py", "metrics.py", "predictor.py", "schema.py")
 LOCKS = {"onnx": "serve.txt", "sklearn": "serve-sklearn.txt"}
 
@@ -61,14 +60,15 @@ def image_tag(settings: Settings, version: str | int) -> str:
 
 
 def project_file(settings: Settings, relative: str) -> Path:
-    """A file of the mlci checkout (docker/, locks/, scripts/): the project's copy first."""
-    for root in (settings.root, REPO):
-        if (root / relative).is_file():
-            return root / relative
-    raise InputError(
-        f"{relative}: not found in {settings.root} or {REPO}; run mlci from an mlci "
-        "checkout (it holds the Dockerfiles and lock files)"
-    )
+    """A file mlci ships (docker/, locks/, scripts/; ml.resources): the project's copy first."""
+    if (settings.root / relative).is_file():
+        return settings.root / relative
+    if not (resources.root() / relative).is_file():
+        raise InputError(
+            f"{relative}: not found in {settings.root} or {resources.root()} (the files "
+            "shipped with mlci); reinstall mlci from its wheel (docs/install.md)"
+        )
+    return resources.root() / relative
 
 
 def docker_client(timeout: int = 600) -> Any:
@@ -87,13 +87,20 @@ def docker_client(timeout: int = 600) -> Any:
     return client
 
 
-def wheelhouse(settings: Settings, lock: Path, progress: Progress, out: Path | None = None) -> Path:
-    """Build (or reuse) the host-side wheelhouse for `lock`."""
+def wheelhouse(
+    settings: Settings,
+    lock: Path,
+    progress: Progress,
+    out: Path | None = None,
+    constraints: Path | None = None,
+) -> Path:
+    """Build (or reuse) the host-side wheelhouse for `lock` (with `constraints`: for a
+    requirements file, dependencies included, pinned by the constraints where they pin)."""
     out = out or settings.state_dir / "cache" / "wheelhouse" / lock.stem
-    script = project_file(settings, "scripts/build-wheelhouse.sh")
+    script = resources.resource("scripts/build-wheelhouse.sh")
     progress(f"wheelhouse: {lock.name} -> {out}")
     proc = subprocess.run(
-        ["bash", str(script), str(lock), str(out)],
+        ["bash", str(script), str(lock), str(out), *([str(constraints)] if constraints else [])],
         capture_output=True,
         text=True,
         env={**os.environ, "MLCI_STATE_DIR": str(settings.state_dir)},
@@ -121,9 +128,10 @@ def assemble_context(settings: Settings, ctx: Path, bundle: Path, lock: Path, wh
     shutil.copy2(lock, ctx / "locks" / lock.name)
     app = ctx / "app" / "ml"
     (app / "serve").mkdir(parents=True)
-    shutil.copy2(REPO / "ml" / "__init__.py", app / "__init__.py")
+    package = resources.package_dir()
+    shutil.copy2(package / "__init__.py", app / "__init__.py")
     for name in APP_FILES:
-        shutil.copy2(REPO / "ml" / "serve" / name, app / "serve" / name)
+        shutil.copy2(package / "serve" / name, app / "serve" / name)
     shutil.copytree(bundle, ctx / "model")
 
 

@@ -37,6 +37,59 @@ PASS_NAMES = ("WORKSPACE", "NODE_NAME", "CI", "TZ")
 Progress = Callable[[str], None]
 
 
+REQUIREMENTS = "requirements.txt"  # a project's own extra requirements, next to mlci.yaml
+
+
+def project_requirements(settings: Settings) -> Path | None:
+    """The project's requirements.txt when it names at least one requirement, else None."""
+    path = settings.root / REQUIREMENTS
+    if not path.is_file():
+        return None
+    lines = [ln.split("#", 1)[0].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    return path if any(lines) else None
+
+
+def _cache_dir(settings: Settings) -> Path:
+    """Where the wheelhouses go: the checkout's .mlci/cache when mlci runs from its source tree
+    (one cache for every test project and workspace of that checkout, keyed by the lock's
+    hash), else the project's state folder."""
+    from ml import resources
+
+    source = resources.source_root()
+    return (source / ".mlci" if source else settings.state_dir) / "cache"
+
+
+def assemble_ci_context(settings: Settings, ctx: Path, progress: Progress) -> dict[str, Any]:
+    """Fill `ctx` with what docker/ci.Dockerfile copies (see its header); returns what went in."""
+    import shutil
+
+    from ml import resources
+    from ml.image.build import _link_tree, project_file, wheelhouse
+    from ml.image.mlci_wheel import mlci_wheel
+
+    dockerfile = project_file(settings, "docker/ci.Dockerfile")
+    lock = resources.resource(resources.RUNTIME_LOCK)
+    extra = project_requirements(settings)
+    cache = _cache_dir(settings)
+    wheels = wheelhouse(settings, lock, progress, out=cache / "wheelhouse" / lock.stem)
+    shutil.copy2(dockerfile, ctx / "ci.Dockerfile")
+    shutil.copy2(lock, ctx / "lock.txt")
+    _link_tree(wheels, ctx / "wheels")
+    (ctx / "extra" / "wheels").mkdir(parents=True)
+    if extra is not None:
+        # Keyed by the file's content (the stamp): a project's folder of its own.
+        out = settings.state_dir / "cache" / "wheelhouse" / "project-requirements"
+        _link_tree(
+            wheelhouse(settings, extra, progress, out=out, constraints=lock),
+            ctx / "extra" / "wheels",
+        )
+        shutil.copy2(extra, ctx / "extra" / REQUIREMENTS)
+    else:
+        (ctx / "extra" / REQUIREMENTS).write_text("", encoding="utf-8")
+    wheel = mlci_wheel(ctx / "mlci", progress)
+    return {"mlci_wheel": wheel.name, "requirements": str(extra) if extra else None}
+
+
 def build_ci_image(
     settings: Settings,
     tag: str | None = None,
@@ -44,27 +97,33 @@ def build_ci_image(
     no_cache: bool = False,
     progress: Progress = lambda _: None,
 ) -> dict[str, Any]:
-    """Build docker/ci.Dockerfile from the checkout (wheelhouse first); returns tag, id, time."""
-    from ml.image.build import REPO, docker_build, docker_client, wheelhouse
+    """Build the stage image for the project: mlci (the running one, as a wheel), its runtime
+    lock and the project's requirements.txt on top, all from host-built wheelhouses (the build
+    has no network). The project's code, mlci.yaml and contract are not baked in: Jenkins and
+    `--executor docker` mount the workspace, so one image serves every commit until the
+    requirements or mlci change. Returns tag, image id, seconds and what went in."""
+    import tempfile
 
-    root = REPO
-    lock = root / "locks" / "requirements.txt"
-    if not (root / "docker" / "ci.Dockerfile").is_file() or not lock.is_file():
-        raise InputError(
-            f"{root}: not an mlci checkout (docker/ci.Dockerfile and "
-            "locks/requirements.txt are needed to build the stage image)"
-        )
+    from ml.image.build import docker_build, docker_client
+
     tag = tag or settings.image.ci_image
     start = time.monotonic()
-    # Inside the checkout: it is part of the build context (.dockerignore lets exactly it in).
-    rel = Path(".mlci/cache/wheelhouse/requirements")
-    wheelhouse(settings, lock, progress, out=root / rel)
     client = docker_client()
-    args = {"BASE_IMAGE": settings.image.base_image, "WHEELHOUSE": str(rel)}
-    image_id = docker_build(
-        client, root, tag, args, {}, progress, "docker/ci.Dockerfile", nocache=no_cache
-    )
-    return {"image": tag, "image_id": image_id, "seconds": round(time.monotonic() - start, 1)}
+    tmp_root = _cache_dir(settings) / "tmp"  # beside the wheelhouse, so hard links work
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ci-context-", dir=tmp_root) as tmp:
+        ctx = Path(tmp)
+        parts = assemble_ci_context(settings, ctx, progress)
+        args = {"BASE_IMAGE": settings.image.base_image}
+        image_id = docker_build(
+            client, ctx, tag, args, {}, progress, "ci.Dockerfile", nocache=no_cache
+        )
+    return {
+        "image": tag,
+        "image_id": image_id,
+        "seconds": round(time.monotonic() - start, 1),
+        **parts,
+    }
 
 
 class DockerExecutor:

@@ -13,8 +13,9 @@ Files: `mlci.yaml`, `data/contract/<name>.yaml`, `data/snapshots/<version>.csv` 
 CSV) and its DVC record `<version>.csv.dvc`; the three-line Jenkinsfiles that call the mlci
 Jenkins shared library (`Jenkinsfile`, `jenkins/deploy.Jenkinsfile`,
 `jenkins/retrain.Jenkinsfile`, ml/project/jenkinsfiles.py); `.gitignore` (`.mlci/`, `build/`)
-only when there is none. The first version is named by the UTC date (`2026-12-01`), so later
-versions sort after it (`mlci ct check` takes the greatest name as the newest).
+only when there is none; `requirements.txt` for the stage image (ml.project.stage_image) when
+there is none. The first version is named by the UTC date (`2026-12-01`), so later versions
+sort after it (`mlci ct check` takes the greatest name as the newest).
 """
 
 from __future__ import annotations
@@ -182,6 +183,9 @@ def init_project(
     if not ignore.exists():
         ignore.write_text(".mlci/\nbuild/\n", encoding="utf-8")
         written.append(ignore)
+    from ml.project.stage_image import write_stage_image_files
+
+    written += write_stage_image_files(root)
     times["write"] = time.perf_counter() - t0
     return InitResult(root, name, version, profile, baseline, written, times)
 

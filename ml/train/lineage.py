@@ -67,9 +67,12 @@ def git_state(root: Path) -> GitState:
 def lock_hash(root: Path) -> str:
     """sha256 of locks/requirements.txt (the runtime dependency lock), or "unknown".
 
-    Looked up in the project root, then in the mlci source tree that is running.
+    Looked up in the project root, then in the running mlci (its checkout or the lock shipped
+    in its wheel, ml.resources).
     """
-    for folder in (root, SOURCE_ROOT):
+    from ml import resources
+
+    for folder in (root, resources.root()):
         try:
             return hashlib.sha256((folder / LOCK_FILE).read_bytes()).hexdigest()
         except OSError:

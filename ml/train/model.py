@@ -30,6 +30,9 @@ def _import(settings: Settings, module: str) -> Any:
     root = str(settings.root)
     if root not in sys.path:
         sys.path.insert(0, root)
+    from ml.resources import check_import_name
+
+    check_import_name(settings.root, module)  # a project's own `ml` package: a clear error
     try:
         return importlib.import_module(module)
     except ImportError as e:
