@@ -29,6 +29,7 @@ SHIPPED = (
     "scripts/bootstrap-base-image.sh",
     "jenkins/jobs",
     "jenkins/plugins.txt",
+    "vars",
 )
 PACKAGE_DATA = "_resources"
 RUNTIME_LOCK = "locks/requirements.txt"

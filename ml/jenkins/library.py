@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from ml.errors import InputError
@@ -85,12 +84,11 @@ def read_call(text: str, where: str) -> LibraryCall | None:
 
 
 def shipped(*parts: str) -> Path:
-    """A folder mlci ships (package data under ml/resources/ in a wheel), else the same path
-    in the checkout mlci runs from (an editable install of this repository)."""
-    packaged = resources.files("ml").joinpath("resources", *parts)
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[2].joinpath(*parts)
+    """A folder mlci ships (`SHIPPED` in ml.resources: the checkout mlci runs from, else the
+    wheel's package data)."""
+    from ml import resources as mlci_resources
+
+    return mlci_resources.root().joinpath(*parts)
 
 
 def library_dir(root: Path) -> Path:
