@@ -222,6 +222,40 @@ class SmokeSettings(_Section):
     timeout: float = Field(10.0, gt=0, description="seconds per smoke request")
 
 
+class CanarySettings(_Section):
+    """Bounds a canary (`mlci deploy run ... --canary PERCENT`) must stay within to be promoted.
+
+    The new version is rolled back as soon as one bound is broken; it is promoted when the
+    watch ends with every bound kept and enough traffic seen to judge (docs/deploy.md#canary).
+    """
+
+    duration: float = Field(300.0, gt=0, description="seconds watched when --for is not given")
+    interval: float = Field(5.0, gt=0, description="seconds between two looks at the figures")
+    min_requests: int = Field(
+        50, ge=1, description="requests the new version must answer before it can be promoted"
+    )
+    max_error_rate: float = Field(
+        0.01, ge=0, le=1, description="share of the new version's requests that may fail (5xx)"
+    )
+    max_p99_ratio: float = Field(
+        1.5, gt=0, description="new version's p99 latency may be at most this times the old one's"
+    )
+    max_p99_ms: float | None = Field(None, gt=0, description="absolute p99 bound of the new one")
+    p99_floor_ms: float = Field(
+        10.0, ge=0, description="latencies below this count as equal (no ratio of two tiny p99s)"
+    )
+    max_disagreement: float = Field(
+        0.02, ge=0, le=1, description="share of replayed requests the two versions answer apart"
+    )
+    min_compared: int = Field(
+        20, ge=0, description="logged requests replayed on the old version before promoting"
+    )
+    max_compared: int = Field(200, ge=1, description="logged requests replayed per look at most")
+    tolerance: float = Field(
+        1e-6, ge=0, description="two predictions agree within this (probability or value)"
+    )
+
+
 class EnvironmentSettings(_Section):
     """One deployment target: a Docker host and the stable port its clients use."""
 
@@ -244,6 +278,10 @@ class EnvironmentSettings(_Section):
     drain_seconds: float = Field(1.0, ge=0, description="wait after the switch before stopping")
     stop_timeout: int = Field(10, ge=0, description="SIGTERM grace period of the old container")
     smoke: SmokeSettings = SmokeSettings()
+    replicas: int = Field(
+        1, ge=1, le=16, description="serving containers behind the front, replaced one by one"
+    )
+    canary: CanarySettings = CanarySettings()
 
 
 class DriftSettings(_Section):
