@@ -252,7 +252,7 @@ class CanarySettings(_Section):
     )
     max_compared: int = Field(200, ge=1, description="logged requests replayed per look at most")
     tolerance: float = Field(
-        1e-6, ge=0, description="two predictions agree within this (probability or value)"
+        0.01, ge=0, description="regression: relative difference that counts as disagreeing"
     )
 
 

@@ -604,7 +604,7 @@ class CanaryWatch:
             for rec in read_predictions(
                 self.r.settings, self.r.env_name, container=name, since=self.since
             ):
-                key = str(rec.get("request_id") or id(rec))
+                key = str(rec.get("id") or f"{rec.get('request_id')}/{rec.get('row', 0)}")
                 if key not in self.replayed and rec.get("status", 200) == 200:
                     self.replayed.add(key)
                     fresh.append(rec)
