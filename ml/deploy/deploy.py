@@ -189,13 +189,13 @@ def deploy(
         new = None
         temp_name = ""
         front = None
-        old_upstream = None
+        old_backends: list[de.Backend] = []
         switched = False
         try:
             progress(f"deploy {env_name}: pulling {pinned}")
             _pull(client, settings, pinned)
             front = de.ensure_front(client, settings, env_name, env)
-            old_upstream = de.front_upstream(front)
+            old_backends = de.front_backends(front)
             temp_name = f"{env.container}-next-v{facts.version}"
             de.remove_quietly(de.get_container(client, temp_name))
             port = de.model_port(client, pinned)
@@ -226,9 +226,8 @@ def deploy(
                 f"deploy {env_name}: ready after {waited:.1f}s, smoke passed on "
                 f"{smoke['samples']} samples (max diff {smoke['max_probability_diff']:.1e})"
             )
-            target = f"{alias}:{port}"
-            de.switch_front(front, target)
-            switched = True
+            switched = True  # set before the call: a half-done change is undone below
+            de.set_backends(front, [de.backend_for(new, env)])
             stable = f"http://{de.published_host(env)}:{env.port}"
             _verify_front(stable, name, facts.version, timeout=10)
             progress(f"deploy {env_name}: traffic on {stable} now goes to {temp_name}")
@@ -239,9 +238,9 @@ def deploy(
         except BaseException as e:  # also Ctrl-C / a Jenkins abort: never leave it half-done
             check = e.check if isinstance(e, CheckFailure) else "docker"
             detail = e.detail if isinstance(e, CheckFailure) else str(e)
-            if switched and front is not None and old_upstream:
+            if switched and front is not None:  # back to what served before
                 with contextlib.suppress(Exception):
-                    de.switch_front(front, old_upstream)
+                    de.set_backends(front, old_backends)
             if new is None and temp_name:  # interrupted between create and start
                 with contextlib.suppress(Exception):
                     new = de.get_container(client, temp_name)
