@@ -256,6 +256,22 @@ class CanarySettings(_Section):
     )
 
 
+class FrontSettings(_Section):
+    """The HAProxy front that owns each environment's stable port (docs/deploy.md)."""
+
+    image: str = Field(
+        "mlci/haproxy:2.6",
+        description="front image: scripts/bootstrap-front-image.sh builds mlci/haproxy:2.6 "
+        "from Debian's haproxy; any image with haproxy and sh (e.g. haproxy:2.6) works",
+    )
+    check_interval_ms: int = Field(
+        500, ge=100, le=60000, description="HAProxy health check (GET /ready) interval"
+    )
+    drain_timeout: float = Field(
+        30.0, ge=0, description="seconds a removed backend may finish its requests in flight"
+    )
+
+
 class EnvironmentSettings(_Section):
     """One deployment target: a Docker host and the stable port its clients use."""
 
@@ -413,6 +429,7 @@ class Settings(_Section):
     state: StateSettings = StateSettings()
     approval: ApprovalSettings = ApprovalSettings()
     dvc: DvcSettings = DvcSettings()
+    front: FrontSettings = FrontSettings()
 
     @model_validator(mode="after")
     def _metrics_fit_the_task(self) -> Settings:

@@ -104,7 +104,7 @@ def model_names(docker_client, prefix: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def two_replicas(tmp_path, monkeypatch, docker_client, registry, real_models):  # noqa: F811
+def two_replicas(tmp_path, monkeypatch, docker_client, registry, real_models, front_image):  # noqa: F811
     p = real_project_fixture(
         tmp_path, monkeypatch, docker_client, registry, real_models, replicas=2
     )
@@ -113,7 +113,7 @@ def two_replicas(tmp_path, monkeypatch, docker_client, registry, real_models):  
 
 
 @pytest.fixture
-def canary_env(tmp_path, monkeypatch, docker_client, registry, real_models):  # noqa: F811
+def canary_env(tmp_path, monkeypatch, docker_client, registry, real_models, front_image):  # noqa: F811
     p = real_project_fixture(
         tmp_path, monkeypatch, docker_client, registry, real_models, canary=CANARY
     )
