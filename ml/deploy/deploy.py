@@ -319,8 +319,10 @@ class Rollout:
         """Remove serving containers the front does not know: left by a deploy that was killed
         (kill -9, a lost agent) before it could undo. Nothing else deploys: we hold the lock."""
         known = {b.name for b in self.old}
+        done = {r.started_at for r in read_history(self.settings, self.env_name)}
         for c in de.model_containers(self.client, self.env_name):
-            if c.name not in known:
+            # an orphan: not behind the front, and from a deploy that never completed
+            if c.name not in known and c.labels.get(f"{de.LABEL}.deployed_at") not in done:
                 self.say(f"removing {c.name} (not behind the front: left by an earlier deploy)")
                 de.remove_quietly(c)
 
@@ -379,7 +381,10 @@ class Rollout:
 
     def _prediction_log(self, name: str) -> dict[str, Any]:
         """docker run settings so the serving app logs its requests (ml/deploy/predictions)."""
-        from ml.deploy.predictions import container_config
+        try:  # TEMPORARY until predlog merges
+            from ml.deploy.predictions import container_config
+        except ModuleNotFoundError:
+            return {}
 
         return dict(
             container_config(
