@@ -100,11 +100,23 @@ def _train_and_register(settings, rows: int, max_iter: int) -> str:
 @pytest.fixture(scope="session")
 def real_models(docker_client, registry, tmp_path_factory) -> RealModels:
     """Versions 1..3 trained, approved, built into model images and pushed (once per run)."""
+    return prepare_models(
+        tmp_path_factory.mktemp("real-models"), registry.url, registry.user, registry.password
+    )
+
+
+def prepare_models(
+    root: Path,
+    registry_url: str,
+    user: str,
+    password: str,
+    training: dict[str, tuple[int, int]] = TRAINING,
+) -> RealModels:
+    """Train, approve, build and push the versions of `training` (also used by benchmarks)."""
     from ml.config import load_settings
     from ml.image.build import build_model_image
     from ml.image.push import push_model_image
 
-    root = tmp_path_factory.mktemp("real-models")
     tracking = f"sqlite:///{root / 'mlflow.db'}"
     repository = f"mlci-test/real-{uuid.uuid4().hex[:6]}"
     config = write_project(
@@ -112,7 +124,7 @@ def real_models(docker_client, registry, tmp_path_factory) -> RealModels:
         {
             "mlflow.tracking_uri": tracking,
             "mlflow.artifact_root": str(root / "artifacts"),
-            "registry.url": registry.url,
+            "registry.url": registry_url,
             "image.repository": repository,
         },
     )
@@ -120,16 +132,13 @@ def real_models(docker_client, registry, tmp_path_factory) -> RealModels:
     (root / ".mlci").mkdir(exist_ok=True)
     if cache.is_dir() and not (root / ".mlci" / "cache").exists():
         (root / ".mlci" / "cache").symlink_to(cache)
-    environ = {
-        "MLCI_REGISTRY_USER": registry.user,
-        "MLCI_REGISTRY_PASSWORD": registry.password,
-    }
+    environ = {"MLCI_REGISTRY_USER": user, "MLCI_REGISTRY_PASSWORD": password}
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
     try:
         settings = load_settings(config, environ={})
         versions = []
-        for version, (rows, max_iter) in TRAINING.items():
+        for version, (rows, max_iter) in training.items():
             got = _train_and_register(settings, rows, max_iter)
             assert got == version
             build_model_image(settings, None, got)
@@ -141,7 +150,7 @@ def real_models(docker_client, registry, tmp_path_factory) -> RealModels:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return RealModels(root, tracking, registry.url, repository, tuple(versions))
+    return RealModels(root, tracking, registry_url, repository, tuple(versions))
 
 
 @dataclass
