@@ -355,7 +355,8 @@ def read_predictions(
 
     Each record: {"id", "ts", "env", "model", "version", "container", "request_id", "row",
     "endpoint", "inputs": {column: value}, "prediction", "probabilities" (list or None),
-    "latency_ms", "status"} plus "data_id" when `data.id_column` was in the request.
+    "classes" (the order of probabilities, or None), "latency_ms", "status"}, plus "data_id"
+    when the request held `data.id_column`.
     With `state.url` set the volume's records are shipped to the team's store first.
     """
     from ml.deploy import docker_env as de

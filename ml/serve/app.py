@@ -91,6 +91,7 @@ class ServingApp:
                 model=str(meta.get("model", {}).get("name", "")),
                 version=str(meta.get("model", {}).get("version", "")),
                 counters=LogCounters(self.metrics.folder),
+                classes=model.classes,
             )
         self._metadata_body = _dumps(meta)
         self._routes: dict[tuple[str, str], tuple[str, Callable[..., Any]]] = {

@@ -146,9 +146,11 @@ class PredictionLog:
         version: str,
         counters: LogCounters,
         worker_id: str | None = None,
+        classes: list[Any] | None = None,
     ) -> None:
         self.config = config
         self.model = model
+        self.classes = classes
         self.version = config.version or version
         self.counters = counters
         self.worker_id = worker_id or os.urandom(6).hex()
@@ -264,6 +266,7 @@ class PredictionLog:
                 "inputs": dict(zip(names, values, strict=True)),
                 "prediction": predictions[i],
                 "probabilities": None if proba is None else proba[i],
+                "classes": None if proba is None else self.classes,
                 "latency_ms": round(latency, 3),
                 "status": status,
             }

@@ -22,8 +22,8 @@ from ml.serve.app import ServingApp
 from ml.serve.predictor import load_bundle
 from ml.serve.predlog import LogConfig, LogCounters, PredictionLog
 from tests.conftest import REPO
+from tests.fixtures.serving import serve
 from tests.image.helpers import ROW
-from tests.serve.conftest import serve
 
 pytestmark = pytest.mark.slow
 
