@@ -170,9 +170,14 @@ def _reader_container(
 
 
 def volume_records(
-    client: Any, settings: Settings, env_name: str, env: EnvironmentSettings
+    client: Any,
+    settings: Settings,
+    env_name: str,
+    env: EnvironmentSettings,
+    since: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Every record in the environment's log volume (oldest segment first)."""
+    """The records in the environment's log volume (oldest segment first); with `since`, the
+    segments last written before it are not parsed (their records are all older)."""
     import docker.errors
 
     try:
@@ -195,15 +200,18 @@ def volume_records(
         if created:
             with contextlib.suppress(docker.errors.APIError):
                 reader.remove(force=True)
-    return parse_segments(raw)
+    return parse_segments(raw, since.timestamp() if since else None)
 
 
-def parse_segments(tar_bytes: bytes) -> list[dict[str, Any]]:
-    """Records of every `*.jsonl` segment in a tar archive; a torn last line (a worker was
-    writing it) is skipped, any other bad line is an error naming the segment and line."""
+def parse_segments(tar_bytes: bytes, newer_than: float | None = None) -> list[dict[str, Any]]:
+    """Records of every `*.jsonl` segment in a tar archive (modified at or after `newer_than`,
+    a POSIX time, when given); a torn last line (a worker was writing it) is skipped, any other
+    bad line is an error naming the segment and line."""
     segments = []
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
         for member in tar.getmembers():
+            if newer_than is not None and member.mtime + 1 < newer_than:
+                continue  # tar keeps whole seconds
             if member.isfile() and member.name.endswith(".jsonl"):
                 data = tar.extractfile(member).read()
                 segments.append((member.mtime, member.name, data))
@@ -314,13 +322,14 @@ def ship(settings: Settings, env_name: str, records: list[dict[str, Any]]) -> in
     return int(after - before)
 
 
-def _stored(
+def stored_records(
     settings: Settings,
     env_name: str,
     container: str | None,
     version: str | None,
     since: datetime | None,
 ) -> list[dict[str, Any]]:
+    """Records of `env_name` in the team's table, oldest first (filters as read_predictions)."""
     where = ["project = %s", "env = %s"]
     args: list[Any] = [settings.project, env_name]
     if container is not None:
@@ -357,17 +366,18 @@ def read_predictions(
     "endpoint", "inputs": {column: value}, "prediction", "probabilities" (list or None),
     "classes" (the order of probabilities, or None), "latency_ms", "status"}, plus "data_id"
     when the request held `data.id_column`.
-    With `state.url` set the volume's records are shipped to the team's store first.
+    With `state.url` set, the records read from the volume (those of segments written since
+    `since`) are shipped to the team's store first; `ship_predictions` ships them all.
     """
     from ml.deploy import docker_env as de
 
     env = _environment(settings, env_name)
     after = parse_since(since)
     client = de.docker_client(env)
-    local = volume_records(client, settings, env_name, env)
+    local = volume_records(client, settings, env_name, env, after)
     if settings.state.shared:
         ship(settings, env_name, local)
-        records = _stored(settings, env_name, container, version, after)
+        records = stored_records(settings, env_name, container, version, after)
     else:
         records = _filtered(local, container, version, after)
     if limit is not None:
