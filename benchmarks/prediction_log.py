@@ -5,9 +5,10 @@ The same image (mlci's default pipeline trained on the bundled 2025Q1 snapshot),
 containers started as `mlci deploy` starts them (the log's settings from
 ml/deploy/predictions.py `container_config`, a fresh Docker volume each), on the host network
 (no docker proxy in the path), the same single-row `/invocations` request driven by wrk. The
-configurations take turns for `--rounds` rounds so a load change on the machine hits all of
-them; the median round is reported, with the ratios to "off" and the log's own counters
-(records written, dropped) from /metrics. Writes benchmarks/results/prediction_log.json.
+configurations take turns (in a rotating order) for `--rounds` rounds so a load change on the
+machine hits all of them; the median round is reported, with the ratios to "off" and the log's
+own counters (records written, dropped) from /metrics.
+Writes benchmarks/results/prediction_log.json.
 
     .venv/bin/python benchmarks/prediction_log.py [--duration 10] [--rounds 3] [--connections 16]
 
@@ -66,7 +67,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mlci-bench-predlog-"))
     config = write_project(tmp, overrides={"image.repository": "mlci-bench/churn"})
     (tmp / ".mlci").mkdir(exist_ok=True)
-    (tmp / ".mlci" / "cache").symlink_to(REPO / ".mlci" / "cache", target_is_directory=True)
+    if (REPO / ".mlci" / "cache").is_dir():  # share the checkout's wheelhouse cache
+        (tmp / ".mlci" / "cache").symlink_to(REPO / ".mlci" / "cache", target_is_directory=True)
     settings = load_settings(config, environ={})
     print("training + registering the model (default settings, full 2025Q1 snapshot)...")
     version = register_version(settings, approve=True, rows=None)
@@ -115,7 +117,8 @@ def main() -> None:
 
         runs: dict[str, list[dict]] = {name: [] for name, _ in CONFIGS}
         for r in range(args.rounds):
-            for name, _ in CONFIGS:
+            order = [CONFIGS[(i + r) % len(CONFIGS)] for i in range(len(CONFIGS))]
+            for name, _ in order:  # each configuration goes first in some round
                 url = containers[name][1]
                 res = wrk(
                     f"{url}/invocations", args.duration, args.connections, args.threads, script
@@ -148,10 +151,12 @@ def main() -> None:
         return statistics.median(run[key] for run in runs[name])
 
     off_rps, off_p99 = median("off", "rps"), median("off", "p99_ms")
+    load = os.getloadavg()
     print(
         f"\n{args.connections} connections, {args.duration}s x {args.rounds} rounds each "
         f"(median shown), single-row /invocations ({os.cpu_count()} CPUs, wrk "
-        f"{args.threads} threads), runtime {built.runtime}"
+        f"{args.threads} threads), runtime {built.runtime}; load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
     )
     print(
         f"{'configuration':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'rps/off':>9}"
@@ -183,6 +188,7 @@ def main() -> None:
                 "connections": args.connections,
                 "duration": args.duration,
                 "rounds": args.rounds,
+                "load_average": load,
                 "configurations": table,
             },
             indent=2,
