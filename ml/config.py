@@ -272,6 +272,34 @@ class FrontSettings(_Section):
     )
 
 
+class PredictionLogSettings(_Section):
+    """The serving containers' prediction log (docs/serve.md#prediction-log): each sampled
+    request's inputs and prediction, written by a background thread as JSON-lines segments to
+    a Docker volume of the environment, read (and shipped to `state.url` when set) by mlci."""
+
+    enabled: bool = Field(True, description="serving containers record their requests")
+    sample_rate: float = Field(1.0, ge=0, le=1, description="share of requests recorded")
+    max_mb: float = Field(
+        256.0, gt=0, description="cap of the environment's log volume; oldest segments go first"
+    )
+    segment_mb: float = Field(8.0, gt=0, description="a worker starts a new segment at this size")
+    queue_size: int = Field(
+        10000, ge=1, description="requests waiting for the writer; beyond, dropped and counted"
+    )
+    volume: str | None = Field(
+        None, description="Docker volume holding the log; default <container>-predictions"
+    )
+
+    @model_validator(mode="after")
+    def _segment_fits(self) -> PredictionLogSettings:
+        if self.segment_mb > self.max_mb:
+            raise ValueError(
+                f"prediction_log.segment_mb ({self.segment_mb:g}) must not exceed "
+                f"prediction_log.max_mb ({self.max_mb:g})"
+            )
+        return self
+
+
 class EnvironmentSettings(_Section):
     """One deployment target: a Docker host and the stable port its clients use."""
 
@@ -298,6 +326,7 @@ class EnvironmentSettings(_Section):
         1, ge=1, le=16, description="serving containers behind the front, replaced one by one"
     )
     canary: CanarySettings = CanarySettings()
+    prediction_log: PredictionLogSettings = PredictionLogSettings()
 
 
 class DriftSettings(_Section):

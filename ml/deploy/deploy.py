@@ -381,10 +381,7 @@ class Rollout:
 
     def _prediction_log(self, name: str) -> dict[str, Any]:
         """docker run settings so the serving app logs its requests (ml/deploy/predictions)."""
-        try:  # TEMPORARY until predlog merges
-            from ml.deploy.predictions import container_config
-        except ModuleNotFoundError:
-            return {}
+        from ml.deploy.predictions import container_config
 
         return dict(
             container_config(

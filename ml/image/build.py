@@ -24,7 +24,15 @@ from ml.errors import CheckFailed, InputError, ServiceError
 from ml.image import labels as L
 
 REPO = Path(ml.__file__).resolve().parent.parent
-APP_FILES = ("__init__.py", "__main__.py", "app.py", "metrics.py", "predictor.py", "schema.py")
+APP_FILES = (
+    "__init__.py",
+    "__main__.py",
+    "app.py",
+    "metrics.py",
+    "predictor.py",
+    "predlog.py",
+    "schema.py",
+)
 LOCKS = {"onnx": "serve.txt", "sklearn": "serve-sklearn.txt"}
 
 Progress = Callable[[str], None]
