@@ -143,6 +143,16 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _env_containers(client: Any, env_name: str, env: EnvironmentSettings) -> list[Any]:
+    """The serving containers of this environment only: labelled for it and named after its
+    `container` (another project on the same engine may name an environment `staging` too)."""
+    return [
+        c
+        for c in de.model_containers(client, env_name)
+        if c.name == env.container or c.name.startswith(f"{env.container}-v")
+    ]
+
+
 def _direct_url(env: EnvironmentSettings, container: Any, port: int) -> str:
     return f"http://{de.published_host(env)}:{de.host_port(container, port)}"
 
@@ -320,7 +330,7 @@ class Rollout:
         (kill -9, a lost agent) before it could undo. Nothing else deploys: we hold the lock."""
         known = {b.name for b in self.old}
         done = {r.started_at for r in read_history(self.settings, self.env_name)}
-        for c in de.model_containers(self.client, self.env_name):
+        for c in _env_containers(self.client, self.env_name, self.env):
             # an orphan: not behind the front, and from a deploy that never completed
             if c.name not in known and c.labels.get(f"{de.LABEL}.deployed_at") not in done:
                 self.say(f"removing {c.name} (not behind the front: left by an earlier deploy)")
@@ -495,7 +505,7 @@ class Rollout:
         except MlciError as e:  # the new version serves; the old ones are drained (weight 0)
             self.say(f"could not remove the old servers from the front: {e}")
         keep = {r.container.id for r in self.new}
-        for c in de.model_containers(self.client, self.env_name):
+        for c in _env_containers(self.client, self.env_name, self.env):
             if c.id not in keep:
                 self.say(f"stopping {c.name}")
                 try:
@@ -767,7 +777,7 @@ def _replicas(client: Any, env_name: str, env: EnvironmentSettings) -> list[dict
         with contextlib.suppress(MlciError):
             stats = de.front_stats(front)
     rows = []
-    for c in de.model_containers(client, env_name):
+    for c in _env_containers(client, env_name, env):
         lab = c.labels
         rows.append(
             {

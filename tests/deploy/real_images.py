@@ -158,6 +158,8 @@ class RealProject:
     config: Path
     port: int
     prefix: str
+    env: str  # a name no other test uses: deploy code of other branches on this engine
+    # may still treat every container labelled `staging` as its own
 
     @property
     def url(self) -> str:
@@ -165,16 +167,19 @@ class RealProject:
 
 
 def real_project_fixture(tmp_path, monkeypatch, docker_client, registry, real_models, **env):
-    """A project on the shared real-model registry whose `staging` is private to one test."""
+    """A project on the shared real-model registry with one environment private to one test
+    (its registry alias is `staging`)."""
     for var in [v for v in os.environ if v.startswith("MLCI_")]:
         monkeypatch.delenv(var)
     monkeypatch.setenv("MLCI_REGISTRY_USER", registry.user)
     monkeypatch.setenv("MLCI_REGISTRY_PASSWORD", registry.password)
     prefix = f"mlcitest-{uuid.uuid4().hex[:8]}"
+    env_name = f"stg-{prefix[-8:]}"
     port = free_port()
     staging = {
         "port": port,
         "container": f"{prefix}-staging",
+        "alias": "staging",
         "bind": "127.0.0.1",
         "ready_timeout": 60,
         "drain_seconds": 0.5,
@@ -190,12 +195,12 @@ def real_project_fixture(tmp_path, monkeypatch, docker_client, registry, real_mo
             "mlflow.artifact_root": str(real_models.root / "artifacts"),
             "registry.url": real_models.registry_url,
             "image.repository": real_models.repository,
-            "environments": {"staging": staging},
+            "environments": {env_name: staging},
         },
     )
     monkeypatch.setenv("MLCI_CONFIG", str(config))
     monkeypatch.chdir(config.parent)
-    return RealProject(config=config, port=port, prefix=prefix)
+    return RealProject(config=config, port=port, prefix=prefix, env=env_name)
 
 
 def remove_environment(docker_client, prefix: str) -> None:
