@@ -222,6 +222,7 @@ class Rollout:
         self.old: list[de.Backend] = []  # what the front served before
         self.new: list[Replica] = []
         self.canary: dict[str, Any] | None = None
+        self.front_undone = False  # the undo restoring the front is registered
         self.port = 0
 
     # -- running ----------------------------------------------------------------------------
@@ -317,9 +318,7 @@ class Rollout:
     def open_front(self) -> None:
         self.front = de.ensure_front(self.client, self.settings, self.env_name, self.env)
         self.old = de.front_backends(self.front)
-        old = list(self.old)
-        self.undo.push("restore the front's servers", lambda: de.set_backends(self.front, old))
-        if self.canary_percent is not None and not [b for b in old if b.weight > 0]:
+        if self.canary_percent is not None and not [b for b in self.old if b.weight > 0]:
             raise InputError(
                 f"nothing serves in {self.env_name!r} yet: a canary needs an old version to "
                 f"compare with; deploy without --canary first"
@@ -418,8 +417,19 @@ class Rollout:
             f"(max diff {result['max_probability_diff']:.1e})"
         )
 
+    def _front_changes(self) -> None:
+        """Register, once, the undo of what follows: the front serves the old servers again.
+        Registered at the first change, after the new containers' removal, so an undo gives
+        traffic back to the old servers before it removes a new container."""
+        if self.front_undone:
+            return
+        self.front_undone = True
+        old = list(self.old)
+        self.undo.push("restore the front's servers", lambda: de.set_backends(self.front, old))
+
     def serve(self, new: list[de.Backend], drained: set[str], new_weight: int = 100) -> None:
         """Point the front at `new` beside the old servers, those in `drained` at weight 0."""
+        self._front_changes()
         old = [replace(b, weight=0) if b.name in drained else b for b in self.old]
         de.set_backends(self.front, [replace(b, weight=new_weight) for b in new] + old)
 
@@ -427,6 +437,7 @@ class Rollout:
         """Send canary_percent of requests to the new containers, the rest to the old ones."""
         live = [b for b in self.old if b.weight > 0]
         w_new, w_old = cn.split_weights(self.canary_percent or 0, len(self.new), len(live))
+        self._front_changes()
         de.set_backends(
             self.front,
             [replace(r.backend, weight=w_new) for r in self.new]

@@ -141,7 +141,7 @@ def test_two_replicas_replaced_one_by_one(two_replicas, docker_client):
     )
     assert client.failures == []
     assert client.ok > 0
-    record = json.loads(result.output)
+    record = json.loads(result.stdout)
     assert (record["version"], record["replicas"], record["outcome"]) == ("2", 2, "done")
     now = model_names(docker_client, p.prefix)
     assert sorted(now.values()) == ["2", "2"] and not set(now) & set(first)
