@@ -123,6 +123,7 @@ def main() -> None:
             training={"1": (3000, 60), "2": (3000, 60)},
         )
         stable = free_port()
+        env = f"bench-{prefix[-6:]}"
         config = write_project(
             work / "proj",
             {
@@ -130,7 +131,9 @@ def main() -> None:
                 "registry.url": models.registry_url,
                 "image.repository": models.repository,
                 "environments": {
-                    "staging": {
+                    env: {  # a private name: other deploy code on this engine may treat any
+                        # container labelled `staging` as its own
+                        "alias": "staging",
                         "port": stable,
                         "bind": "127.0.0.1",
                         "container": f"{prefix}-staging",
