@@ -146,13 +146,13 @@ def main() -> None:
             },
         )
         url = f"http://127.0.0.1:{stable}"
-        mlci(config, "deploy", "staging", "1")
-        switch = measured(url, config, "deploy", "staging", "2", "--json")
+        mlci(config, "deploy", env, "1")
+        switch = measured(url, config, "deploy", env, "2", "--json")
         canary = measured(
             url,
             config,
             "deploy",
-            "staging",
+            env,
             "1",
             "--canary",
             "20",
