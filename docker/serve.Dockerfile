@@ -44,6 +44,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     MLCI_MODEL_DIR=/opt/model \
     HOME=/tmp \
     MLCI_SERVE_PORT=8080
+# The prediction log's mount point, owned by the server user: a new named volume mounted here
+# takes this owner (ml/deploy/predictions.py).
+RUN mkdir -p /var/lib/mlci/predictions && chown 65532:65532 /var/lib/mlci/predictions
 COPY --from=deps /opt/venv /opt/venv
 COPY app/ /opt/mlci/
 COPY model/ /opt/model/

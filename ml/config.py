@@ -222,6 +222,84 @@ class SmokeSettings(_Section):
     timeout: float = Field(10.0, gt=0, description="seconds per smoke request")
 
 
+class CanarySettings(_Section):
+    """Bounds a canary (`mlci deploy run ... --canary PERCENT`) must stay within to be promoted.
+
+    The new version is rolled back as soon as one bound is broken; it is promoted when the
+    watch ends with every bound kept and enough traffic seen to judge (docs/deploy.md#canary).
+    """
+
+    duration: float = Field(300.0, gt=0, description="seconds watched when --for is not given")
+    interval: float = Field(5.0, gt=0, description="seconds between two looks at the figures")
+    min_requests: int = Field(
+        50, ge=1, description="requests the new version must answer before it can be promoted"
+    )
+    max_error_rate: float = Field(
+        0.01, ge=0, le=1, description="share of the new version's requests that may fail (5xx)"
+    )
+    max_p99_ratio: float = Field(
+        1.5, gt=0, description="new version's p99 latency may be at most this times the old one's"
+    )
+    max_p99_ms: float | None = Field(None, gt=0, description="absolute p99 bound of the new one")
+    p99_floor_ms: float = Field(
+        10.0, ge=0, description="latencies below this count as equal (no ratio of two tiny p99s)"
+    )
+    max_disagreement: float = Field(
+        0.02, ge=0, le=1, description="share of replayed requests the two versions answer apart"
+    )
+    min_compared: int = Field(
+        20, ge=0, description="logged requests replayed on the old version before promoting"
+    )
+    max_compared: int = Field(200, ge=1, description="logged requests replayed per look at most")
+    tolerance: float = Field(
+        0.01, ge=0, description="regression: relative difference that counts as disagreeing"
+    )
+
+
+class FrontSettings(_Section):
+    """The HAProxy front that owns each environment's stable port (docs/deploy.md)."""
+
+    image: str = Field(
+        "mlci/haproxy:2.6",
+        description="front image: scripts/bootstrap-front-image.sh builds mlci/haproxy:2.6 "
+        "from Debian's haproxy; any image with haproxy and sh (e.g. haproxy:2.6) works",
+    )
+    check_interval_ms: int = Field(
+        500, ge=100, le=60000, description="HAProxy health check (GET /ready) interval"
+    )
+    drain_timeout: float = Field(
+        30.0, ge=0, description="seconds a removed backend may finish its requests in flight"
+    )
+
+
+class PredictionLogSettings(_Section):
+    """The serving containers' prediction log (docs/serve.md#prediction-log): each sampled
+    request's inputs and prediction, written by a background thread as JSON-lines segments to
+    a Docker volume of the environment, read (and shipped to `state.url` when set) by mlci."""
+
+    enabled: bool = Field(True, description="serving containers record their requests")
+    sample_rate: float = Field(1.0, ge=0, le=1, description="share of requests recorded")
+    max_mb: float = Field(
+        256.0, gt=0, description="cap of the environment's log volume; oldest segments go first"
+    )
+    segment_mb: float = Field(8.0, gt=0, description="a worker starts a new segment at this size")
+    queue_size: int = Field(
+        10000, ge=1, description="requests waiting for the writer; beyond, dropped and counted"
+    )
+    volume: str | None = Field(
+        None, description="Docker volume holding the log; default <container>-predictions"
+    )
+
+    @model_validator(mode="after")
+    def _segment_fits(self) -> PredictionLogSettings:
+        if self.segment_mb > self.max_mb:
+            raise ValueError(
+                f"prediction_log.segment_mb ({self.segment_mb:g}) must not exceed "
+                f"prediction_log.max_mb ({self.max_mb:g})"
+            )
+        return self
+
+
 class EnvironmentSettings(_Section):
     """One deployment target: a Docker host and the stable port its clients use."""
 
@@ -244,6 +322,11 @@ class EnvironmentSettings(_Section):
     drain_seconds: float = Field(1.0, ge=0, description="wait after the switch before stopping")
     stop_timeout: int = Field(10, ge=0, description="SIGTERM grace period of the old container")
     smoke: SmokeSettings = SmokeSettings()
+    replicas: int = Field(
+        1, ge=1, le=16, description="serving containers behind the front, replaced one by one"
+    )
+    canary: CanarySettings = CanarySettings()
+    prediction_log: PredictionLogSettings = PredictionLogSettings()
 
 
 class DriftSettings(_Section):
@@ -375,6 +458,7 @@ class Settings(_Section):
     state: StateSettings = StateSettings()
     approval: ApprovalSettings = ApprovalSettings()
     dvc: DvcSettings = DvcSettings()
+    front: FrontSettings = FrontSettings()
 
     @model_validator(mode="after")
     def _metrics_fit_the_task(self) -> Settings:

@@ -10,6 +10,9 @@ Three signals, each compared with a bound from `ct` in mlci.yaml, all reported e
                shift (PSI or KS / total variation above its bound) that is not noise (test
                p-value on a fixed-size sample below its bound); see drift.py.
 Any triggered signal means "retrain" (exit code RETRAIN_EXIT_CODE); otherwise "no action" (0).
+With live inputs (`--live ENV`, ml/ct/live.py) the current data is the environment's prediction
+log: drift is measured on it; new_data and performance are not evaluated (no digest, no labels:
+`mlci ct score-live` scores the logged predictions once labels arrive).
 Without a champion there is nothing to compare: the decision is "retrain", reason no_champion.
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 
 from ml.config import Settings
 from ml.ct.drift import FeatureDrift, feature_drift, plot_drift
+from ml.ct.live import LiveInputs
 from ml.data.dataset import DatasetVersion, read_frame, resolve_dataset
 from ml.errors import InputError
 from ml.registry import tags
@@ -51,6 +55,7 @@ class CtReport:
     plot: str | None = None
     drift_sample: dict[str, int] | None = None
     triggered_build: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -83,6 +88,7 @@ class CtReport:
                 "sample": self.drift_sample,
             },
             "triggered_build": self.triggered_build,
+            "live": self.live,
         }
 
 
@@ -282,14 +288,23 @@ def _once(fn: Any, *args: Any) -> Any:
     return call
 
 
-def run_check(settings: Settings, dataset: str | None = None) -> CtReport:
-    """Evaluate every configured signal for `dataset` (default: the newest snapshot)."""
+def run_check(
+    settings: Settings, dataset: str | None = None, live: LiveInputs | None = None
+) -> CtReport:
+    """Evaluate every configured signal for `dataset` (default: the newest snapshot), or for
+    the logged inputs of an environment (`live`)."""
     from ml.registry import ModelRegistry
 
-    ds = resolve_dataset(settings, dataset) if dataset else latest_dataset(settings)
+    if live is not None:
+        if dataset:
+            raise InputError("--dataset and --live are exclusive: check one source of data")
+        ds = live.dataset
+        frame = live.frame(settings)
+    else:
+        ds = resolve_dataset(settings, dataset) if dataset else latest_dataset(settings)
+        frame = read_frame(ds, settings)
     registry = ModelRegistry(settings)
     champ = registry.champion()
-    frame = read_frame(ds, settings)
     out_dir = settings.build_dir / CT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     enabled = set(settings.ct.signals)
@@ -297,9 +312,24 @@ def run_check(settings: Settings, dataset: str | None = None) -> CtReport:
     drift: list[FeatureDrift] = []
     plot = None
     drift_sample = None
-    if "new_data" in enabled:
+    if "new_data" in enabled and live is not None:
+        signals.append(
+            Signal("new_data", False, None, None, "live inputs: no snapshot", evaluated=False)
+        )
+    elif "new_data" in enabled:
         signals.append(_new_data_signal(ds, champ))
-    if "performance" in enabled:
+    if "performance" in enabled and live is not None:
+        signals.append(
+            Signal(
+                "performance",
+                False,
+                None,
+                None,
+                "live inputs have no labels; score them with `mlci ct score-live`",
+                evaluated=False,
+            )
+        )
+    elif "performance" in enabled:
         signals.append(_performance_signal(settings, registry, champ, ds, frame))
     if "drift" in enabled:
         loader = None if champ is None else _once(registry.load_model, champ.name, champ.version)
@@ -322,6 +352,7 @@ def run_check(settings: Settings, dataset: str | None = None) -> CtReport:
         drift=drift,
         plot=plot,
         drift_sample=drift_sample,
+        live=live.describe() if live is not None else None,
     )
     write_report(settings, report)
     return report

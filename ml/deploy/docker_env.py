@@ -3,44 +3,42 @@
 Layout on the environment's Docker host, for `container: churn-staging`:
 
     network   churn-staging-net      user-defined bridge shared by front and model containers
-    front     churn-staging-front    ml/deploy/front_proxy.py, publishes the stable port
-    model     churn-staging          the serving container traffic goes to
+    front     churn-staging-front    HAProxy (ml/deploy/haproxy.py), publishes the stable port
+    volume    churn-staging-front-state   the front's haproxy.cfg (survives restarts)
+    model     churn-staging          the serving container(s) traffic goes to
     model     churn-staging-next-…   a new version while it is checked (ephemeral port)
 
-The front forwards to the model container's address on the network; a deploy switches it with
-`docker exec` (works for a remote DOCKER_HOST too, no extra port to secure).
+The front forwards to the serving containers' IP addresses on the network (no DNS); a deploy
+changes them with HAProxy's runtime API through `docker exec` (works for a remote DOCKER_HOST
+too, no extra port to secure). The interface the deploy uses: ensure_front, backend_for,
+set_backends, front_backends, front_stats.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
-import tarfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from ml.config import EnvironmentSettings, Settings
+from ml.deploy import haproxy
+from ml.deploy.haproxy import Backend, front_backends, front_stats, set_backends
 from ml.errors import ServiceError
 
-LABEL = "org.mlci"
-FRONT_PORT = 8080
-DEFAULT_MODEL_PORT = 8000
-PROXY_SOURCE = Path(__file__).with_name("front_proxy.py")
-PROXY_PATH = "/opt/mlci/front_proxy.py"
+__all__ = [
+    "Backend",
+    "backend_for",
+    "ensure_front",
+    "front_backends",
+    "front_stats",
+    "set_backends",
+]
 
-FRONT_DOCKERFILE = f"""\
-ARG BASE_IMAGE=python:3.11-slim
-FROM ${{BASE_IMAGE}}
-COPY front_proxy.py {PROXY_PATH}
-RUN mkdir -p /run/mlci && chown 65534:65534 /run/mlci
-USER 65534:65534
-EXPOSE {FRONT_PORT}
-CMD ["python3", "-u", "{PROXY_PATH}"]
-"""
+LABEL = "org.mlci"
+FRONT_PORT = haproxy.FRONT_PORT
+DEFAULT_MODEL_PORT = 8000
 
 
 def docker_client(env: EnvironmentSettings) -> Any:
@@ -84,50 +82,6 @@ def front_name(env: EnvironmentSettings) -> str:
     return f"{env.container}-front"
 
 
-def front_image_tag(settings: Settings) -> str:
-    digest = hashlib.sha256(PROXY_SOURCE.read_bytes() + FRONT_DOCKERFILE.encode()).hexdigest()
-    return f"mlci/front:{digest[:12]}"
-
-
-def _build_front_image(client: Any, settings: Settings) -> str:
-    import docker.errors
-
-    tag = front_image_tag(settings)
-    try:
-        client.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (
-            ("Dockerfile", FRONT_DOCKERFILE.encode()),
-            ("front_proxy.py", PROXY_SOURCE.read_bytes()),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            tar.addfile(info, io.BytesIO(data))
-    buf.seek(0)
-    try:
-        client.images.build(
-            fileobj=buf,
-            custom_context=True,
-            tag=tag,
-            buildargs={"BASE_IMAGE": settings.image.base_image},
-            labels={f"{LABEL}.role": "front"},
-            rm=True,
-            pull=False,
-        )
-    except docker.errors.BuildError as e:
-        log = "".join(str(x.get("stream", x.get("error", ""))) for x in e.build_log)[-800:]
-        raise ServiceError(
-            f"building the front proxy image {tag} from {settings.image.base_image} failed: {e}; "
-            f"is the base image present (scripts/bootstrap-base-image.sh)?\n{log}"
-        ) from None
-    return tag
-
-
 def ensure_network(client: Any, env: EnvironmentSettings) -> Any:
     import docker.errors
 
@@ -147,50 +101,85 @@ def get_container(client: Any, name: str) -> Any | None:
         return None
 
 
+def _front_image(client: Any, settings: Settings) -> str:
+    """The front image (front.image): present locally, or pulled when the user can pull."""
+    import docker.errors
+
+    image = settings.front.image
+    try:
+        client.images.get(image)
+        return image
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(image)
+        return image
+    except docker.errors.APIError as e:
+        raise ServiceError(
+            f"the front image {image} (front.image) is not in the engine and cannot be pulled "
+            f"({e.explanation or e}); build it with scripts/bootstrap-front-image.sh "
+            f"(FRONT_IMAGE={image})"
+        ) from None
+
+
 def ensure_front(client: Any, settings: Settings, env_name: str, env: EnvironmentSettings) -> Any:
-    """Start the environment's front proxy on its stable port unless it already runs."""
+    """Start the environment's HAProxy front on its stable port unless it already runs; return
+    the container once its runtime API answers."""
     import docker.errors
 
     ensure_network(client, env)
-    image = _build_front_image(client, settings)
+    opts = haproxy.FrontOptions(settings.front.check_interval_ms, settings.front.drain_timeout)
     front = get_container(client, front_name(env))
     if front is not None:
         if front.status != "running":
             front.start()
+        haproxy.wait_api(front)
+        expected = f"template {haproxy.template_digest(haproxy.FrontOptions.of(front))}"
+        if not haproxy.configured_template(front).endswith(expected):
+            # Written by another mlci version: same servers, current template, graceful reload.
+            haproxy.write_config(front, front_backends(front), haproxy.FrontOptions.of(front))
+            haproxy.reload(front)
         return front
+    image = _front_image(client, settings)
     try:
         front = client.containers.run(
             image,
+            command=["sh", "-c", haproxy.BOOT],
             name=front_name(env),
             detach=True,
             network=network_name(env),
             ports={f"{FRONT_PORT}/tcp": (env.bind, env.port)},
             restart_policy={"Name": "unless-stopped"},
-            labels={f"{LABEL}.role": "front", f"{LABEL}.env": env_name},
+            labels={f"{LABEL}.role": "front", f"{LABEL}.env": env_name, **opts.labels()},
+            environment={"MLCI_FRONT_CONFIG": haproxy.render_config([], opts)},
             read_only=True,
-            # A named volume keeps the upstream across restarts of the front or the engine.
-            volumes={f"{front_name(env)}-state": {"bind": "/run/mlci", "mode": "rw"}},
+            stop_signal="SIGUSR1",  # HAProxy's soft stop: finish requests in flight
+            # A named volume keeps haproxy.cfg across restarts of the front or the engine.
+            volumes={f"{front_name(env)}-state": {"bind": haproxy.STATE_DIR, "mode": "rw"}},
         )
     except docker.errors.APIError as e:
         raise ServiceError(
-            f"cannot start the front proxy {front_name(env)} on {env.bind}:{env.port} "
+            f"cannot start the front {front_name(env)} on {env.bind}:{env.port} "
             f"(environments.{env_name}.port): {e.explanation or e}"
         ) from None
+    haproxy.wait_api(front)
     return front
 
 
-def front_upstream(front: Any) -> str | None:
-    """HOST:PORT the front forwards to, or None before the first deploy."""
-    code, out = front.exec_run(["python3", PROXY_PATH, "upstream"])
-    text = out.decode().strip()
-    return text if code == 0 and text else None
-
-
-def switch_front(front: Any, target: str) -> None:
-    """Atomically point the front at `target` (HOST:PORT on the environment network)."""
-    code, out = front.exec_run(["python3", PROXY_PATH, "switch", target])
-    if code != 0:
-        raise ServiceError(f"switching {front.name} to {target} failed: {out.decode().strip()}")
+def backend_for(container: Any, env: EnvironmentSettings, weight: int = 100) -> Backend:
+    """The front's view of a started serving container: its IP on the environment network and
+    the first TCP port its image exposes."""
+    container.reload()
+    net = (container.attrs["NetworkSettings"].get("Networks") or {}).get(network_name(env))
+    ip = (net or {}).get("IPAddress")
+    if not ip:
+        raise ServiceError(
+            f"container {container.name} has no address on {network_name(env)} "
+            f"(state {container.status})"
+        )
+    exposed = container.attrs.get("Config", {}).get("ExposedPorts") or {}
+    ports = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
+    return Backend(container.name, f"{ip}:{ports[0] if ports else DEFAULT_MODEL_PORT}", weight)
 
 
 def model_port(client: Any, image: str) -> int:

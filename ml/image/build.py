@@ -23,7 +23,15 @@ from ml.config import Settings
 from ml.errors import CheckFailed, InputError, ServiceError
 from ml.image import labels as L
 
-APP_FILES = ("__init__.py", "__main__.py", "app.py", "metrics.py", "predictor.py", "schema.py")
+APP_FILES = (
+    "__init__.py",
+    "__main__.py",
+    "app.py",
+    "metrics.py",
+    "predictor.py",
+    "predlog.py",
+    "schema.py",
+)
 LOCKS = {"onnx": "serve.txt", "sklearn": "serve-sklearn.txt"}
 
 Progress = Callable[[str], None]

@@ -14,6 +14,8 @@ oversubscribe the CPU and collapse latency under load.
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import tempfile
 
 
@@ -24,7 +26,7 @@ def main() -> None:
 
     os.environ.setdefault("MLCI_METRICS_DIR", tempfile.mkdtemp(prefix="mlci-metrics-"))
     workers = int(os.environ.get("MLCI_SERVE_WORKERS") or len(os.sched_getaffinity(0)))
-    uvicorn.run(
+    config = uvicorn.Config(
         "ml.serve.app:create_app",
         factory=True,
         host=os.environ.get("MLCI_SERVE_HOST", "0.0.0.0"),
@@ -36,6 +38,21 @@ def main() -> None:
         date_header=False,
         timeout_graceful_shutdown=10,
     )
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        # uvicorn binds the shared socket itself with proto 0, so asyncio never sets
+        # TCP_NODELAY on its connections: the body (a second write after the headers) then
+        # waits for the client's delayed ACK, ~40 ms per keep-alive request. Set on the
+        # listening socket, Linux passes it to every accepted connection.
+        sock = config.bind_socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ Endpoints:
     GET  /metrics       Prometheus text, summed over all worker processes
     GET  /ping          alias of /health (what MLflow's server answers)
 
+With $MLCI_PREDLOG_DIR set, each sampled scoring request is recorded (inputs, prediction,
+latency) by ml/serve/predlog.py off the request path, and scoring responses carry the request's
+`x-request-id` (the client's, else a new one) so labels arriving later can be joined to it.
+
 A framework would add routing, middleware and validation layers to every request; on a
 single-row request those cost more than the model itself, hence the raw ASGI callable.
 """
@@ -29,6 +33,7 @@ from typing import Any
 
 from ml.serve.metrics import Metrics
 from ml.serve.predictor import LoadedModel, load_bundle
+from ml.serve.predlog import LogConfig, LogCounters, PredictionLog, data_ids
 from ml.serve.schema import RequestError
 
 try:
@@ -62,7 +67,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class ServingApp:
     """ASGI callable serving one loaded model bundle."""
 
-    def __init__(self, model: LoadedModel, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        max_body: int = DEFAULT_MAX_BODY,
+        log_config: LogConfig | None = None,
+    ) -> None:
         self.model = model
         self.max_body = max_body
         self.ready = False
@@ -74,6 +84,15 @@ class ServingApp:
                 "runtime": self.model.predictor.runtime,
             }
         )
+        self.log: PredictionLog | None = None
+        if log_config is not None:
+            self.log = PredictionLog(
+                log_config,
+                model=str(meta.get("model", {}).get("name", "")),
+                version=str(meta.get("model", {}).get("version", "")),
+                counters=LogCounters(self.metrics.folder),
+                classes=model.classes,
+            )
         self._metadata_body = _dumps(meta)
         self._routes: dict[tuple[str, str], tuple[str, Callable[..., Any]]] = {
             ("GET", "/health"): ("health", self._health),
@@ -107,6 +126,8 @@ class ServingApp:
             if message["type"] == "lifespan.startup":
                 try:
                     self.warm_up()
+                    if self.log is not None:
+                        self.log.start()
                 except Exception as e:
                     await send(
                         {
@@ -117,6 +138,8 @@ class ServingApp:
                     continue
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.log is not None:
+                    self.log.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -125,6 +148,8 @@ class ServingApp:
         path, method = scope["path"], scope["method"]
         route = self._routes.get((method, path))
         rows = 0
+        scored = None
+        request_id = None
         if route is None:
             endpoint = self._paths.get(path, "other")
             if endpoint == "other":
@@ -148,8 +173,11 @@ class ServingApp:
             try:
                 if method == "POST":
                     payload = await self._read_json(scope, receive)
-                    status, body, rows = handler(payload)
+                    status, body, rows, scored = handler(payload)
                     headers = JSON_HEADERS
+                    if self.log is not None:
+                        request_id = _request_id(scope)
+                        headers = [*headers, (b"x-request-id", request_id.encode())]
                 else:
                     status, body, headers = handler()
             except RequestError as e:
@@ -169,7 +197,20 @@ class ServingApp:
             }
         )
         await send({"type": "http.response.body", "body": body})
-        self.metrics.observe(endpoint, status, time.perf_counter() - start, rows)
+        elapsed = time.perf_counter() - start
+        self.metrics.observe(endpoint, status, elapsed, rows)
+        if scored is not None and request_id is not None and self.log.sampled():
+            columns, result, ids = scored
+            self.log.submit(
+                request_id,
+                columns,
+                result.labels,
+                result.probabilities,
+                elapsed * 1000.0,
+                status,
+                endpoint,
+                ids,
+            )
 
     async def _read_json(self, scope: Scope, receive: Receive) -> Any:
         content_type = ""
@@ -237,17 +278,29 @@ class ServingApp:
         return 200, self._metadata_body, JSON_HEADERS
 
     def _metrics(self) -> tuple[int, bytes, list]:
-        return 200, self.metrics.render().encode(), TEXT_HEADERS
+        text = self.metrics.render()
+        if self.log is not None:
+            text += self.log.counters.render()
+        return 200, text.encode(), TEXT_HEADERS
 
     def _score(self, columns: dict[str, list[Any]]) -> Any:
         return self.model.predictor.predict(self.model.schema.typed_columns(columns))
 
-    def _invocations(self, payload: Any) -> tuple[int, bytes, int]:
+    def _scored(self, payload: Any, columns: dict[str, list[Any]], result: Any) -> Any:
+        """What the prediction log records of a scored request (None without a log)."""
+        if self.log is None:
+            return None
+        column = self.log.config.id_column
+        ids = data_ids(payload, column) if column else None
+        return columns, result, ids
+
+    def _invocations(self, payload: Any) -> tuple[int, bytes, int, Any]:
         columns, n = self.model.schema.from_mlflow(payload)
         result = self._score(columns)
-        return 200, _dumps({"predictions": result.labels}), n
+        body = _dumps({"predictions": result.labels})
+        return 200, body, n, self._scored(payload, columns, result)
 
-    def _predict(self, payload: Any) -> tuple[int, bytes, int]:
+    def _predict(self, payload: Any) -> tuple[int, bytes, int, Any]:
         schema = self.model.schema
         if isinstance(payload, list):
             columns, n = schema.from_records(payload, "records")
@@ -264,7 +317,17 @@ class ServingApp:
         if result.probabilities is not None:  # classification with predict_proba
             body["probabilities"] = result.probabilities
             body["classes"] = self.model.classes
-        return 200, _dumps(body), n
+        return 200, _dumps(body), n, self._scored(payload, columns, result)
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's (or the front's) X-Request-ID when it is short and printable, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            if 0 < len(value) <= 128 and value.isascii() and value.decode().isprintable():
+                return value.decode()
+            break
+    return os.urandom(12).hex()
 
 
 def _error(message: str, code: str) -> bytes:
@@ -274,4 +337,4 @@ def _error(message: str, code: str) -> bytes:
 def create_app(bundle_dir: Path | str | None = None) -> ServingApp:
     """Load the bundle ($MLCI_MODEL_DIR by default) and return the ASGI app (uvicorn factory)."""
     max_body = int(os.environ.get("MLCI_SERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
-    return ServingApp(load_bundle(bundle_dir), max_body=max_body)
+    return ServingApp(load_bundle(bundle_dir), max_body=max_body, log_config=LogConfig.from_env())

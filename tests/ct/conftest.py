@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from ml.cli import cli
 from tests.conftest import write_project
+from tests.fixtures.serving import bundles  # noqa: F401 - real bundles for tests/ct/test_live.py
 
 
 @dataclass

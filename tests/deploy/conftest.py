@@ -34,6 +34,26 @@ class PushedImage:
 
 
 @pytest.fixture(scope="session")
+def front_image(docker_client) -> str:
+    """The HAProxy front image (front.image default), built once by its bootstrap script."""
+    import subprocess
+
+    from ml.config import FrontSettings
+
+    image = FrontSettings().image
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "bootstrap-front-image.sh")],
+        cwd=REPO,
+        env={**os.environ, "FRONT_IMAGE": image},
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/bootstrap-front-image.sh failed:\n{proc.stderr[-2000:]}")
+    return image
+
+
+@pytest.fixture(scope="session")
 def pushed_images(docker_client, registry: Registry) -> dict[str, PushedImage]:
     """version -> image pushed to the test registry (built once per session)."""
     auth = {"username": registry.user, "password": registry.password}
@@ -130,7 +150,7 @@ def register_versions(
 
 
 @pytest.fixture
-def deploy_project(tmp_path, monkeypatch, docker_client, registry, pushed_images):
+def deploy_project(tmp_path, monkeypatch, docker_client, registry, pushed_images, front_image):
     """A project whose staging/production are private to this test; cleaned up afterwards."""
     for var in [v for v in os.environ if v.startswith("MLCI_")]:
         monkeypatch.delenv(var)

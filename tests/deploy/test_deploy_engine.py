@@ -64,6 +64,15 @@ class Poller(threading.Thread):
                 self.failures.append(repr(e))
 
 
+def versions(docker_client, prefix: str) -> dict[str, str]:
+    """Serving container name -> version label of the environments under `prefix`."""
+    return {
+        c.name: c.labels["org.mlci.version"]
+        for c in docker_client.containers.list(all=True, filters={"label": "org.mlci.role=model"})
+        if c.name.startswith(prefix)
+    }
+
+
 def test_deploy_switch_failed_smoke_and_rollback(deploy_project, docker_client):
     port = deploy_project.staging_port
     settings = load_settings(deploy_project.config)
@@ -97,7 +106,8 @@ def test_deploy_switch_failed_smoke_and_rollback(deploy_project, docker_client):
         for c in docker_client.containers.list(all=True)
         if c.name.startswith(deploy_project.prefix)
     }
-    assert names == {f"{deploy_project.prefix}-staging", f"{deploy_project.prefix}-staging-front"}
+    assert f"{deploy_project.prefix}-staging-front" in names
+    assert list(versions(docker_client, deploy_project.prefix).values()) == ["2"]
 
     history_before = read_history(settings, "staging")
     result = mlci("deploy", "staging", MODEL, "3")
@@ -107,12 +117,9 @@ def test_deploy_switch_failed_smoke_and_rollback(deploy_project, docker_client):
     assert served(port) == "2"
     assert catalog.alias_version(MODEL, tags.STAGING) == "2"
     assert read_history(settings, "staging") == history_before
-    assert (
-        docker_client.containers.list(
-            all=True, filters={"name": f"{deploy_project.prefix}-staging-next"}
-        )
-        == []
-    )
+    assert list(versions(docker_client, deploy_project.prefix).values()) == ["2"]
+    failed = read_history(settings, "staging", attempts=True)[-1]
+    assert (failed.version, failed.outcome, failed.failed_step) == ("3", "failed", "smoke")
 
     result = mlci("deploy", "rollback", "staging")
     assert result.exit_code == 0, result.output
@@ -202,7 +209,7 @@ def test_abort_mid_deploy_leaves_the_old_version_serving(deploy_project, docker_
         stderr=subprocess.STDOUT,
         text=True,
     )
-    temp = f"{deploy_project.prefix}-staging-next-v2"
+    temp = f"{deploy_project.prefix}-staging-v2-"
     deadline = time.monotonic() + 60
     while not docker_client.containers.list(all=True, filters={"name": temp}):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
@@ -211,7 +218,10 @@ def test_abort_mid_deploy_leaves_the_old_version_serving(deploy_project, docker_
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode != 0, out
     assert docker_client.containers.list(all=True, filters={"name": temp}) == []
+    assert list(versions(docker_client, deploy_project.prefix).values()) == ["1"], out
     assert served(deploy_project.staging_port) == "1"
     settings = load_settings(deploy_project.config)
     assert DeployCatalog(settings).alias_version(MODEL, tags.STAGING) == "1"
     assert [r.version for r in read_history(settings, "staging")] == ["1"]
+    aborted = read_history(settings, "staging", attempts=True)[-1]
+    assert (aborted.version, aborted.outcome) == ("2", "interrupted")
