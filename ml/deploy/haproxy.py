@@ -108,7 +108,8 @@ class FrontOptions:
 def _server_args(b: Backend, opts: FrontOptions) -> str:
     return (
         f"{b.address} weight {b.weight} check inter {opts.check_interval_ms} "
-        f"fastinter {max(100, opts.check_interval_ms // 2)} fall 2 rise 1"
+        f"fastinter {max(100, opts.check_interval_ms // 2)} fall 2 rise 1 "
+        "observe layer4 error-limit 1 on-error mark-down"
     )
 
 
@@ -118,6 +119,9 @@ global
     stats socket ipv4@{API} level admin
     stats timeout 30s
     maxconn 4096
+    # 128 KiB buffers: a request head up to ~127 KB reaches the serving app, which decides
+    # (HAProxy's default 16 KiB would answer 400 to a 100 KB header the app accepts).
+    tune.bufsize 131072
     hard-stop-after 60s
 
 defaults
@@ -126,13 +130,13 @@ defaults
     option redispatch 1
     retries 3
     retry-on conn-failure empty-response
-    timeout connect 2s
+    timeout connect 1s
     timeout client 60s
     timeout server 60s
     timeout http-request 30s
     timeout http-keep-alive 30s
     timeout queue 10s
-    timeout check 2s
+    timeout check 1s
 
 frontend stable
     bind :{FRONT_PORT}
@@ -209,6 +213,7 @@ class _State:
     backend: Backend
     op_state: int  # 0 stopped (down), 1 starting, 2 running (up), 3 stopping
     admin_state: int  # bit field; 0 = ready, non-zero = maintenance/drain
+    check_passed: bool  # the last health check passed (a new server counts as UP before)
 
 
 def _servers(front: Any) -> dict[str, _State]:
@@ -229,6 +234,7 @@ def _servers(front: Any) -> dict[str, _State]:
             Backend(name, f"{row['srv_addr']}:{row['srv_port']}", int(row["srv_uweight"])),
             int(row["srv_op_state"]),
             int(row["srv_admin_state"]),
+            row.get("srv_check_result") == "3",  # CHK_RES_PASSED
         )
     return out
 
@@ -236,6 +242,15 @@ def _servers(front: Any) -> dict[str, _State]:
 def front_backends(front: Any) -> list[Backend]:
     """What the front serves now (in HAProxy's order)."""
     return [s.backend for s in _servers(front).values()]
+
+
+def server_states(front: Any) -> dict[str, str]:
+    """Per backend: UP, DOWN (failing its health check), STARTING, STOPPING, or MAINT."""
+    names = {0: "DOWN", 1: "STARTING", 2: "UP", 3: "STOPPING"}
+    return {
+        n: "MAINT" if s.admin_state else names.get(s.op_state, str(s.op_state))
+        for n, s in _servers(front).items()
+    }
 
 
 def _stat_rows(front: Any) -> list[dict[str, str]]:
@@ -358,7 +373,10 @@ def set_backends(front: Any, backends: list[Backend], *, timeout: float = 30.0) 
                 front,
                 "new servers did not pass their health check (GET /ready) in time",
                 timeout,
-                lambda s: all(s[b.name].op_state == 2 for b in added if b.name in s),
+                lambda s: all(
+                    b.name in s and s[b.name].op_state == 2 and s[b.name].check_passed
+                    for b in added
+                ),
             )
     except BaseException:
         for b in added:
