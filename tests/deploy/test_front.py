@@ -50,10 +50,12 @@ class FrontEnv:
         )
 
 
-@pytest.fixture
-def front_env(project, docker_client, front_image):
+def _front_env(project, docker_client, network: str):
     prefix = f"mlcitest-{uuid.uuid4().hex[:8]}"
     settings = load_settings(project)
+    settings = settings.model_copy(
+        update={"front": settings.front.model_copy(update={"network": network})}
+    )
     env = EnvironmentSettings(port=free_port(), container=f"{prefix}-env", bind="127.0.0.1")
     front = de.ensure_front(docker_client, settings, "fronttest", env)
     yield FrontEnv(docker_client, settings, env, front, prefix, f"http://127.0.0.1:{env.port}")
@@ -63,6 +65,18 @@ def front_env(project, docker_client, front_image):
         n.remove()
     for v in docker_client.volumes.list(filters={"name": prefix}):
         v.remove(force=True)
+
+
+@pytest.fixture
+def front_env(project, docker_client, front_image):
+    """A front in the default mode (front.network: host) and its environment network."""
+    yield from _front_env(project, docker_client, "host")
+
+
+@pytest.fixture
+def bridge_front_env(project, docker_client, front_image):
+    """A front in its own network namespace (front.network: bridge) with a published port."""
+    yield from _front_env(project, docker_client, "bridge")
 
 
 class Caller(threading.Thread):
@@ -197,9 +211,10 @@ def test_a_backend_that_never_gets_ready_is_refused(front_env, pushed_images):
 
 
 def test_serves_through_a_dns_outage_a_reload_and_a_restart(
-    front_env, pushed_images, docker_client
+    bridge_front_env, pushed_images, docker_client
 ):
-    f = front_env
+    f = bridge_front_env
+    assert f.front.attrs["HostConfig"]["NetworkMode"] != "host"  # its own namespace's DNS
     v1 = f.start(pushed_images["1"].ref, "v1")
     b1 = de.backend_for(v1, f.env)
     de.set_backends(f.front, [b1])
