@@ -175,7 +175,7 @@ def main() -> None:
         )
     print(
         f"longest-gap ratio stop-then-start / haproxy front: "
-        f"{gaps['stop-then-start'] / gaps['front proxy']:.1f}x"
+        f"{gaps['stop-then-start'] / gaps['haproxy front']:.1f}x"
     )
 
 
