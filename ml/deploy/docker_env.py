@@ -136,6 +136,11 @@ def ensure_front(client: Any, settings: Settings, env_name: str, env: Environmen
         host_network=host_network,
     )
     front = get_container(client, front_name(env))
+    if front is not None and haproxy.LABEL_NET not in (front.labels or {}):
+        # The hand-written front of mlci before issue 13: replaced once by HAProxy (the stable
+        # port is down until this deploy's switch; the old model container keeps running).
+        remove_quietly(front)
+        front = None
     if front is not None:
         if front.status != "running":
             front.start()
