@@ -306,3 +306,23 @@ def test_client_errors_pass_through_the_front_unchanged(front_env, model_image):
     stats = de.front_stats(f.front)[b.name]
     assert stats["5xx"] == 0 and stats["failed"] == 0
     assert requests.post(f"{f.url}/invocations", json=body, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("host_network", [True, False], ids=["host", "bridge"])
+def test_rendered_configuration_is_valid_haproxy(docker_client, front_image, host_network):
+    opts = haproxy.FrontOptions(
+        listen="127.0.0.1:18080" if host_network else ":8080", host_network=host_network
+    )
+    backends = [de.Backend("a-1", "10.1.2.3:8000", 90), de.Backend("b.2", "10.1.2.4:8080", 10)]
+    cfg = haproxy.render_config(backends, opts)
+    assert cfg.startswith(f"# mlci front, template {haproxy.template_digest(opts)}\n")
+    assert ("ipv4@127.0.0.1:9999" in cfg) is not host_network  # no TCP API on the host's loopback
+    assert f"bind {opts.listen}\n" in cfg and "resolvers" not in cfg
+    out = docker_client.containers.run(
+        front_image,
+        ["sh", "-c", 'printf %s "$CFG" > /tmp/h.cfg && haproxy -c -f /tmp/h.cfg && echo VALID'],
+        environment={"CFG": cfg},
+        network_mode="none",
+        remove=True,
+    )
+    assert b"VALID" in out
