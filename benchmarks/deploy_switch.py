@@ -1,4 +1,4 @@
-"""Switching traffic between two model containers: mlci's front proxy vs stop-then-start.
+"""Switching traffic between two model containers: mlci's HAProxy front vs stop-then-start.
 
 Runs both in one process on the local Docker Engine, with the stand-in model server of the
 deploy tests (tests/deploy/serving_image), while a client calls POST /predict through the
@@ -7,8 +7,10 @@ made, the failed ones and the longest gap between two answers, then the ratio of
 
     .venv/bin/python benchmarks/deploy_switch.py [--rounds 3]
 
-- front proxy: what `mlci deploy` does (ml.deploy.docker_env): the new container starts beside
-  the old one, the front is switched with `docker exec`, then the old one is stopped.
+- front: what `mlci deploy` does (ml.deploy.docker_env): the new container starts beside the
+  old one, the HAProxy front gets it through its runtime API (`set_backends`: the new server
+  must pass its health check, then takes the traffic; the old one is drained and deleted),
+  then the old container is stopped.
 - stop-then-start: the naive way: stop the old container, start the new one on the same
   published port, wait until it answers.
 """
@@ -89,29 +91,26 @@ class FrontSwitch:
         self.client, self.settings, self.url = client, settings, f"http://127.0.0.1:{port}/predict"
 
     def _start(self, version: str):
-        alias = de.network_alias(self.env, version)
         c = self.client.containers.run(
             IMAGE,
             detach=True,
             name=f"{self.env.container}-{version}",
             network=de.network_name(self.env),
-            networking_config=de.endpoint_config(self.client, self.env, alias),
             environment={"MODEL_VERSION": version, "READY_AFTER": "0.3"},
             ports={"8000/tcp": ("127.0.0.1", None)},
         )
         wait_ready(f"http://127.0.0.1:{de.host_port(c, 8000)}")
-        return c, f"{alias}:8000"
+        return c, de.backend_for(c, self.env)
 
     def prepare(self) -> None:
         self.front = de.ensure_front(self.client, self.settings, "bench", self.env)
-        self.old, target = self._start("1")
-        de.switch_front(self.front, target)
+        self.old, backend = self._start("1")
+        de.set_backends(self.front, [backend])
         wait_ready(self.url.rsplit("/", 1)[0])
 
     def run(self) -> None:
-        self.new, target = self._start("2")
-        de.switch_front(self.front, target)
-        time.sleep(0.5)
+        self.new, backend = self._start("2")
+        de.set_backends(self.front, [backend])
         self.old.stop(timeout=5)
 
     def cleanup(self) -> None:
@@ -161,10 +160,10 @@ def main() -> None:
         buildargs={"BASE_IMAGE": settings.image.base_image},
         rm=True,
     )
-    results: dict[str, list[tuple[int, int, float]]] = {"front proxy": [], "stop-then-start": []}
+    results: dict[str, list[tuple[int, int, float]]] = {"haproxy front": [], "stop-then-start": []}
     for _ in range(args.rounds):
         tag = uuid.uuid4().hex[:6]
-        results["front proxy"].append(measure(FrontSwitch(client, settings, tag)))
+        results["haproxy front"].append(measure(FrontSwitch(client, settings, tag)))
         results["stop-then-start"].append(measure(StopStartSwitch(client, tag)))
     print(f"{'way':<16} {'requests':>9} {'failed':>7} {'longest gap ms (median, max)':>30}")
     gaps = {}
@@ -175,8 +174,8 @@ def main() -> None:
             f"{gaps[way] * 1000:>17.1f} {max(g for _, _, g in runs) * 1000:>11.1f}"
         )
     print(
-        f"longest-gap ratio stop-then-start / front proxy: "
-        f"{gaps['stop-then-start'] / gaps['front proxy']:.1f}x"
+        f"longest-gap ratio stop-then-start / haproxy front: "
+        f"{gaps['stop-then-start'] / gaps['haproxy front']:.1f}x"
     )
 
 

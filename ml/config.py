@@ -264,6 +264,11 @@ class FrontSettings(_Section):
         description="front image: scripts/bootstrap-front-image.sh builds mlci/haproxy:2.6 "
         "from Debian's haproxy; any image with haproxy and sh (e.g. haproxy:2.6) works",
     )
+    network: Literal["host", "bridge"] = Field(
+        "host",
+        description="host: HAProxy binds the stable port on the host itself (no docker-proxy "
+        "in the path; Linux engines, ports >= 1024); bridge: a published port (Docker Desktop)",
+    )
     check_interval_ms: int = Field(
         500, ge=100, le=60000, description="HAProxy health check (GET /ready) interval"
     )

@@ -93,6 +93,7 @@ if ! { in_root apt-get update -qq && in_root apt-get install -y -qq -o Dpkg::Use
   die "apt-get install $PACKAGES inside the root fs failed (log: $WORK_DIR/apt.log); check access to the Debian mirror."
 fi
 rm -f "$ROOTFS/usr/sbin/policy-rc.d"
+# shellcheck disable=SC2016 # ${Version} is dpkg-query's format, not a shell expansion
 HAPROXY_VERSION="$(in_root dpkg-query -W -f '${Version}' haproxy)"
 in_root haproxy -v >/dev/null || die "haproxy does not run inside the built root fs."
 # The front's state volume is mounted on /var/lib/haproxy: owned by the user HAProxy runs as.

@@ -9,6 +9,7 @@ scripts/lint.sh
 
 if scripts/install-docker.sh; then
   scripts/bootstrap-base-image.sh
+  scripts/bootstrap-front-image.sh   # HAProxy for the environments' stable ports (tests/deploy)
 elif [ "${CI:-}" = "true" ]; then
   echo "test.sh: Docker Engine could not be started, and CI=true requires it" >&2
   exit 1

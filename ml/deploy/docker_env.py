@@ -128,8 +128,19 @@ def ensure_front(client: Any, settings: Settings, env_name: str, env: Environmen
     import docker.errors
 
     ensure_network(client, env)
-    opts = haproxy.FrontOptions(settings.front.check_interval_ms, settings.front.drain_timeout)
+    host_network = settings.front.network == "host"
+    opts = haproxy.FrontOptions(
+        settings.front.check_interval_ms,
+        settings.front.drain_timeout,
+        listen=f"{env.bind}:{env.port}" if host_network else f":{FRONT_PORT}",
+        host_network=host_network,
+    )
     front = get_container(client, front_name(env))
+    if front is not None and haproxy.LABEL_NET not in (front.labels or {}):
+        # The hand-written front of mlci before issue 13: replaced once by HAProxy (the stable
+        # port is down until this deploy's switch; the old model container keeps running).
+        remove_quietly(front)
+        front = None
     if front is not None:
         if front.status != "running":
             front.start()
@@ -147,8 +158,14 @@ def ensure_front(client: Any, settings: Settings, env_name: str, env: Environmen
             command=["sh", "-c", haproxy.BOOT],
             name=front_name(env),
             detach=True,
-            network=network_name(env),
-            ports={f"{FRONT_PORT}/tcp": (env.bind, env.port)},
+            **(
+                {"network_mode": "host"}
+                if host_network
+                else {
+                    "network": network_name(env),
+                    "ports": {f"{FRONT_PORT}/tcp": (env.bind, env.port)},
+                }
+            ),
             restart_policy={"Name": "unless-stopped"},
             labels={f"{LABEL}.role": "front", f"{LABEL}.env": env_name, **opts.labels()},
             environment={"MLCI_FRONT_CONFIG": haproxy.render_config([], opts)},
@@ -162,7 +179,14 @@ def ensure_front(client: Any, settings: Settings, env_name: str, env: Environmen
             f"cannot start the front {front_name(env)} on {env.bind}:{env.port} "
             f"(environments.{env_name}.port): {e.explanation or e}"
         ) from None
-    haproxy.wait_api(front)
+    try:
+        haproxy.wait_api(front)
+    except ServiceError as e:  # e.g. the port is taken: HAProxy cannot bind it
+        remove_quietly(front)
+        raise ServiceError(
+            f"the front {front_name(env)} did not start on {env.bind}:{env.port} "
+            f"(environments.{env_name}.port, front.network {settings.front.network}): {e}"
+        ) from None
     return front
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import ipaddress
@@ -39,18 +40,21 @@ from ml.errors import InputError, ServiceError
 
 BACKEND = "serving"
 FRONT_PORT = 8080
-API = "127.0.0.1:9999"  # the admin socket, bound to loopback inside the front container
 STATE_DIR = "/var/lib/haproxy"
 CONFIG = f"{STATE_DIR}/haproxy.cfg"
+API_SOCKET = f"{STATE_DIR}/admin.sock"  # the runtime API, for processes in the container only
+API = "127.0.0.1:9999"  # also on loopback for images without socat, in bridge mode only
 LABEL_CHECK_MS = "org.mlci.front.check_ms"
 LABEL_DRAIN_S = "org.mlci.front.drain_s"
+LABEL_LISTEN = "org.mlci.front.listen"
+LABEL_NET = "org.mlci.front.network"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 # Runs inside the front container: socat when the image has it (mlci/haproxy), else bash's
-# /dev/tcp (the official haproxy image has bash but no socat).
+# /dev/tcp (the official haproxy image has bash but no socat; bridge mode only).
 _CLI = (
     'if command -v socat >/dev/null 2>&1; then printf "%s\\n" "$1" | '
-    f"socat -t 10 stdio tcp4-connect:{API}; "
+    f"socat -t 10 stdio unix-connect:{API_SOCKET}; "
     'else exec bash -c \'exec 3<>/dev/tcp/${0%:*}/${0#*:}; printf "%s\\n" "$1" >&3; '
     f'cat <&3\' {API} "$1"; fi'
 )
@@ -93,31 +97,50 @@ class Backend:
 
 @dataclass(frozen=True)
 class FrontOptions:
+    """What the configuration of one front depends on (kept in the front container's labels)."""
+
     check_interval_ms: int = 500
     drain_timeout: float = 30.0
+    listen: str = f":{FRONT_PORT}"  # HAProxy's bind: ADDR:PORT on the host in host mode
+    host_network: bool = False
 
     def labels(self) -> dict[str, str]:
-        return {LABEL_CHECK_MS: str(self.check_interval_ms), LABEL_DRAIN_S: str(self.drain_timeout)}
+        return {
+            LABEL_CHECK_MS: str(self.check_interval_ms),
+            LABEL_DRAIN_S: str(self.drain_timeout),
+            LABEL_LISTEN: self.listen,
+            LABEL_NET: "host" if self.host_network else "bridge",
+        }
 
     @classmethod
     def of(cls, front: Any) -> FrontOptions:
         labels = front.labels or {}
-        return cls(int(labels.get(LABEL_CHECK_MS, 500)), float(labels.get(LABEL_DRAIN_S, 30.0)))
+        return cls(
+            int(labels.get(LABEL_CHECK_MS, 500)),
+            float(labels.get(LABEL_DRAIN_S, 30.0)),
+            labels.get(LABEL_LISTEN, f":{FRONT_PORT}"),
+            labels.get(LABEL_NET) == "host",
+        )
 
 
 def _server_args(b: Backend, opts: FrontOptions) -> str:
     return (
         f"{b.address} weight {b.weight} check inter {opts.check_interval_ms} "
-        f"fastinter {max(100, opts.check_interval_ms // 2)} fall 2 rise 1"
+        f"fastinter {max(100, opts.check_interval_ms // 2)} fall 2 rise 1 "
+        "observe layer4 error-limit 1 on-error mark-down"
     )
 
 
 def _template(opts: FrontOptions) -> str:
     return f"""\
 global
-    stats socket ipv4@{API} level admin
+    stats socket {API_SOCKET} mode 600 level admin
+{"" if opts.host_network else f"    stats socket ipv4@{API} level admin"}
     stats timeout 30s
     maxconn 4096
+    # 128 KiB buffers: a request head up to ~127 KB reaches the serving app, which decides
+    # (HAProxy's default 16 KiB would answer 400 to a 100 KB header the app accepts).
+    tune.bufsize 131072
     hard-stop-after 60s
 
 defaults
@@ -126,16 +149,16 @@ defaults
     option redispatch 1
     retries 3
     retry-on conn-failure empty-response
-    timeout connect 2s
+    timeout connect 1s
     timeout client 60s
     timeout server 60s
     timeout http-request 30s
     timeout http-keep-alive 30s
     timeout queue 10s
-    timeout check 2s
+    timeout check 1s
 
 frontend stable
-    bind :{FRONT_PORT}
+    bind {opts.listen}
     default_backend {BACKEND}
 
 backend {BACKEND}
@@ -209,6 +232,7 @@ class _State:
     backend: Backend
     op_state: int  # 0 stopped (down), 1 starting, 2 running (up), 3 stopping
     admin_state: int  # bit field; 0 = ready, non-zero = maintenance/drain
+    check_passed: bool  # the last health check passed (a new server counts as UP before)
 
 
 def _servers(front: Any) -> dict[str, _State]:
@@ -229,6 +253,7 @@ def _servers(front: Any) -> dict[str, _State]:
             Backend(name, f"{row['srv_addr']}:{row['srv_port']}", int(row["srv_uweight"])),
             int(row["srv_op_state"]),
             int(row["srv_admin_state"]),
+            row.get("srv_check_result") == "3",  # CHK_RES_PASSED
         )
     return out
 
@@ -236,6 +261,15 @@ def _servers(front: Any) -> dict[str, _State]:
 def front_backends(front: Any) -> list[Backend]:
     """What the front serves now (in HAProxy's order)."""
     return [s.backend for s in _servers(front).values()]
+
+
+def server_states(front: Any) -> dict[str, str]:
+    """Per backend: UP, DOWN (failing its health check), STARTING, STOPPING, or MAINT."""
+    names = {0: "DOWN", 1: "STARTING", 2: "UP", 3: "STOPPING"}
+    return {
+        n: "MAINT" if s.admin_state else names.get(s.op_state, str(s.op_state))
+        for n, s in _servers(front).items()
+    }
 
 
 def _stat_rows(front: Any) -> list[dict[str, str]]:
@@ -358,12 +392,15 @@ def set_backends(front: Any, backends: list[Backend], *, timeout: float = 30.0) 
                 front,
                 "new servers did not pass their health check (GET /ready) in time",
                 timeout,
-                lambda s: all(s[b.name].op_state == 2 for b in added if b.name in s),
+                lambda s: all(
+                    b.name in s and s[b.name].op_state == 2 and s[b.name].check_passed
+                    for b in added
+                ),
             )
     except BaseException:
         for b in added:
             with contextlib.suppress(ServiceError):
-                _remove(front, b.name, FrontOptions(opts.check_interval_ms, 0))
+                _remove(front, b.name, dataclasses.replace(opts, drain_timeout=0))
         raise
     for b in backends:
         old = before.get(b.name)

@@ -54,6 +54,28 @@ def front_image(docker_client) -> str:
 
 
 @pytest.fixture(scope="session")
+def model_image(docker_client, tmp_path_factory) -> str:
+    """The real mlci model image (ml/serve behind uvicorn) of a freshly trained model, built
+    once per session: the fault tests compare the front with the serving app itself."""
+    from ml.config import load_settings
+    from ml.image.build import build_model_image
+    from tests.image.helpers import register_version
+
+    root = tmp_path_factory.mktemp("deploy-model-image")
+    config = write_project(
+        root,
+        overrides={"image.repository": "mlci-test/deploy-model", "train.params.max_iter": 60},
+    )
+    cache = REPO / ".mlci" / "cache"  # the checkout's wheelhouse cache, keyed by the lock
+    (root / ".mlci").mkdir(exist_ok=True)
+    if cache.is_dir():
+        (root / ".mlci" / "cache").symlink_to(cache, target_is_directory=True)
+    settings = load_settings(config, environ={})
+    version = register_version(settings, approve=True)
+    return build_model_image(settings, None, version).image
+
+
+@pytest.fixture(scope="session")
 def pushed_images(docker_client, registry: Registry) -> dict[str, PushedImage]:
     """version -> image pushed to the test registry (built once per session)."""
     auth = {"username": registry.user, "password": registry.password}
