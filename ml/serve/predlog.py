@@ -253,6 +253,9 @@ class PredictionLog:
         at = at.replace("+00:00", "Z")
         names = list(columns)
         rows = list(zip(*(columns[c] for c in names), strict=True)) if names else []
+        if isinstance(proba, np.ndarray):
+            proba = proba.tolist()  # plain lists: faster to serialise than per-row views
+        classes = None if proba is None else self.classes
         out = []
         for i, values in enumerate(rows):
             self._records += 1
@@ -269,7 +272,7 @@ class PredictionLog:
                 "inputs": dict(zip(names, values, strict=True)),
                 "prediction": predictions[i],
                 "probabilities": None if proba is None else proba[i],
-                "classes": None if proba is None else self.classes,
+                "classes": classes,
                 "latency_ms": round(latency, 3),
                 "status": status,
             }
