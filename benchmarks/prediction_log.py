@@ -88,15 +88,18 @@ def in_process(requests_n: int, rounds: int) -> None:
     async def send(message: dict) -> None:
         return None
 
-    async def drive(app: ServingApp) -> float:
-        start = time.process_time()
+    async def drive(app: ServingApp) -> tuple[float, float]:
+        start, path0 = time.process_time(), time.thread_time()
         for _ in range(requests_n):
             await app(scope, receive, send)
+        path = time.thread_time() - path0
         if app.log is not None:
             app.log.close(timeout=60)  # the writer's work counts too
-        return (time.process_time() - start) / requests_n * 1e6
+        total = time.process_time() - start
+        return total / requests_n * 1e6, path / requests_n * 1e6
 
     runs: dict[str, list[float]] = {name: [] for name, _ in CONFIGS}
+    paths: dict[str, list[float]] = {name: [] for name, _ in CONFIGS}
     logged: dict[str, int] = {}
     for r in range(rounds):
         order = [CONFIGS[(i + r) % len(CONFIGS)] for i in range(len(CONFIGS))]
@@ -110,21 +113,41 @@ def in_process(requests_n: int, rounds: int) -> None:
             app.warm_up()
             if app.log is not None:
                 app.log.start()
-            runs[name].append(asyncio.run(drive(app)))
+            total, path = asyncio.run(drive(app))
+            runs[name].append(total)
+            paths[name].append(path)
             if app.log is not None:
                 logged[name] = app.log.counters.total()["written"]
-            print(f"  round {r + 1} {name:<8} {runs[name][-1]:>7.1f} us CPU/request")
+            print(
+                f"  round {r + 1} {name:<8} {total:>7.1f} us CPU/request "
+                f"({path:.1f} on the request path)"
+            )
     off = statistics.median(runs["off"])
     print(
         f"\nin-process ASGI calls, {requests_n} single-row /invocations x {rounds} rounds "
-        f"(median), CPU time of the process per request"
+        f"(median), CPU time of the process per request; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
-    print(f"{'configuration':<14}{'CPU us/req':>11}{'CPU/off':>9}{'logged (last round)':>21}")
+    print(
+        f"{'configuration':<14}{'CPU us/req':>11}{'CPU/off':>9}{'request path':>14}"
+        f"{'other threads':>15}{'logged (last round)':>21}"
+    )
     table = {}
     for name, _ in CONFIGS:
         cpu = statistics.median(runs[name])
-        table[name] = {"cpu_us_per_request": cpu, "cpu_ratio": cpu / off, "rounds": runs[name]}
-        print(f"{name:<14}{cpu:>11.1f}{cpu / off:>9.3f}{logged.get(name, 0):>21}")
+        path = statistics.median(paths[name])
+        writer = statistics.median(t - p for t, p in zip(runs[name], paths[name], strict=True))
+        table[name] = {
+            "cpu_us_per_request": cpu,
+            "cpu_ratio": cpu / off,
+            "request_path_us": path,
+            "other_threads_us": writer,
+            "rounds": runs[name],
+        }
+        print(
+            f"{name:<14}{cpu:>11.1f}{cpu / off:>9.3f}{path:>14.1f}{writer:>15.1f}"
+            f"{logged.get(name, 0):>21}"
+        )
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "prediction_log_in_process.json").write_text(
