@@ -5,8 +5,8 @@ append, no lock, no wake-up; the request never waits); a daemon thread wakes eve
 `flush_seconds`, takes everything queued, turns it into one JSON object per row and appends them
 to this worker's segment file in `$MLCI_PREDLOG_DIR` in one write, so readers see records within
 that interval. When the queue is full (the disk is slow or stuck) the request is dropped and
-counted, never delayed. (A `queue.Queue` woke the writer on every request: one thread switch
-and one write per request, +40% CPU per request in benchmarks/prediction_log.py --in-process.)
+counted, never delayed. (A `queue.Queue` would wake the writer on every request: one thread
+switch and one write per request.)
 
 Bound on disk: a worker starts a new segment once the current one reaches `segment_mb`; after
 each rotation the oldest segments of the folder (every worker and container of the environment
