@@ -41,7 +41,8 @@ def main() -> None:
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        # uvicorn binds the shared socket itself with proto 0, so asyncio never sets
+        # uvicorn binds the shared socket itself with proto 0, so asyncio's loop (used where
+        # uvloop is not installed, e.g. the dev venv; uvloop sets it itself) never sets
         # TCP_NODELAY on its connections: the body (a second write after the headers) then
         # waits for the client's delayed ACK, ~40 ms per keep-alive request. Set on the
         # listening socket, Linux passes it to every accepted connection.

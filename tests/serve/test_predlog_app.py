@@ -124,7 +124,7 @@ def test_stuck_disk_drops_and_never_delays_a_response(bundles, tmp_path):
     reader.join(10)
     assert slowest < 1.0, slowest  # a request that waited for the disk would hang for good
     dropped = _metric(metrics, "mlci_prediction_log_dropped_total")
-    assert 400 - 50 - 256 - 1 <= dropped <= 350
+    assert 300 <= dropped <= 350  # queue + at most one batch taken by the stuck writer
 
 
 def test_disagreement_replays_logged_requests_on_another_version(bundles, tmp_path):

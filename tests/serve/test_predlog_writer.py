@@ -64,15 +64,15 @@ def test_sampling_keeps_the_configured_share(tmp_path, rate):
 
 def test_folder_stays_under_the_cap_oldest_segments_go_first(tmp_path):
     folder = tmp_path / "log"
-    log = _log(folder, max_bytes=20_000, segment_bytes=4_000)
+    log = _log(folder, max_bytes=20_000, segment_bytes=4_000, flush_seconds=0.005)
     log.start()
     for i in range(400):
         _submit(log, i)
-        if i % 50 == 0:
-            time.sleep(0.02)  # several batches, several rotations
+        if i % 10 == 0:
+            time.sleep(0.02)  # many batches, many rotations
     log.close()
     sizes = [f.stat().st_size for f in folder.glob("*.jsonl")]
-    assert sum(sizes) <= 20_000 + 4_000 + 1_000, sizes  # cap + the open segment (+ one batch)
+    assert sum(sizes) <= 20_000 + 4_000 + 8_000, sizes  # cap + the open segment + one batch
     names = sorted(f.name for f in folder.glob("*.jsonl"))
     assert names[0] != "c1.w1.000001.jsonl"  # the first segments were deleted
     kept = _records(folder)
@@ -105,7 +105,7 @@ def test_stuck_disk_never_delays_submit(tmp_path):
         slowest = max(slowest, time.perf_counter() - t)
     assert slowest < 0.05, slowest  # a blocking design would wait forever here
     dropped = log.counters.total()["dropped"]
-    assert 3000 - 101 - 256 <= dropped <= 3000 - 100  # queue + at most one batch in the writer
+    assert 3000 - 200 <= dropped <= 3000 - 100  # queue + at most one batch taken by the writer
     drained: list[bytes] = []
     reader = threading.Thread(target=lambda: drained.append(fifo.read_bytes()))
     reader.start()  # the disk comes back: the writer proceeds
