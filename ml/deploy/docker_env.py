@@ -255,5 +255,7 @@ def remove_quietly(container: Any | None) -> None:
 
 def model_containers(client: Any, env_name: str) -> list[Any]:
     return client.containers.list(
-        all=True, filters={"label": [f"{LABEL}.role=model", f"{LABEL}.env={env_name}"]}
+        ignore_removed=True,
+        all=True,
+        filters={"label": [f"{LABEL}.role=model", f"{LABEL}.env={env_name}"]},
     )

@@ -140,7 +140,9 @@ def _reader_container(
 
     volume = volume_name(env)
     candidates = client.containers.list(
-        all=True, filters={"label": [f"{LABEL}.role=model", f"{LABEL}.env={env_name}"]}
+        ignore_removed=True,
+        all=True,
+        filters={"label": [f"{LABEL}.role=model", f"{LABEL}.env={env_name}"]},
     )
     for c in candidates:
         for m in c.attrs.get("Mounts") or []:

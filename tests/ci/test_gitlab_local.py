@@ -181,7 +181,9 @@ def pipeline(glci, registry, docker_client, tmp_path_factory):
         yield result
     finally:
         # Each environment's serving container(s), front proxy and network carry the suffix.
-        for container in docker_client.containers.list(all=True, filters={"name": suffix}):
+        for container in docker_client.containers.list(
+            ignore_removed=True, all=True, filters={"name": suffix}
+        ):
             container.remove(force=True)
         for network in docker_client.networks.list(filters={"name": suffix}):
             network.remove()

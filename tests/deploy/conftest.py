@@ -211,7 +211,7 @@ def deploy_project(tmp_path, monkeypatch, docker_client, registry, pushed_images
     yield DeployProject(
         config=config, staging_port=ports[0], production_port=ports[1], prefix=prefix
     )
-    for c in docker_client.containers.list(all=True):
+    for c in docker_client.containers.list(ignore_removed=True, all=True):
         if c.name.startswith(prefix):
             c.remove(force=True)
     for n in docker_client.networks.list():

@@ -204,7 +204,7 @@ def real_project_fixture(tmp_path, monkeypatch, docker_client, registry, real_mo
 
 
 def remove_environment(docker_client, prefix: str) -> None:
-    for c in docker_client.containers.list(all=True):
+    for c in docker_client.containers.list(ignore_removed=True, all=True):
         if c.name.startswith(prefix):
             c.remove(force=True)
     for n in docker_client.networks.list():

@@ -68,7 +68,9 @@ def versions(docker_client, prefix: str) -> dict[str, str]:
     """Serving container name -> version label of the environments under `prefix`."""
     return {
         c.name: c.labels["org.mlci.version"]
-        for c in docker_client.containers.list(all=True, filters={"label": "org.mlci.role=model"})
+        for c in docker_client.containers.list(
+            ignore_removed=True, all=True, filters={"label": "org.mlci.role=model"}
+        )
         if c.name.startswith(prefix)
     }
 
@@ -103,7 +105,7 @@ def test_deploy_switch_failed_smoke_and_rollback(deploy_project, docker_client):
     assert catalog.alias_version(MODEL, tags.STAGING) == "2"
     names = {
         c.name
-        for c in docker_client.containers.list(all=True)
+        for c in docker_client.containers.list(ignore_removed=True, all=True)
         if c.name.startswith(deploy_project.prefix)
     }
     assert f"{deploy_project.prefix}-staging-front" in names
@@ -211,13 +213,15 @@ def test_abort_mid_deploy_leaves_the_old_version_serving(deploy_project, docker_
     )
     temp = f"{deploy_project.prefix}-staging-v2-"
     deadline = time.monotonic() + 60
-    while not docker_client.containers.list(all=True, filters={"name": temp}):
+    while not docker_client.containers.list(ignore_removed=True, all=True, filters={"name": temp}):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
         time.sleep(0.02)
     proc.terminate()
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode != 0, out
-    assert docker_client.containers.list(all=True, filters={"name": temp}) == []
+    assert (
+        docker_client.containers.list(ignore_removed=True, all=True, filters={"name": temp}) == []
+    )
     assert list(versions(docker_client, deploy_project.prefix).values()) == ["1"], out
     assert served(deploy_project.staging_port) == "1"
     settings = load_settings(deploy_project.config)

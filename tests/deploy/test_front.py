@@ -59,7 +59,7 @@ def _front_env(project, docker_client, network: str):
     env = EnvironmentSettings(port=free_port(), container=f"{prefix}-env", bind="127.0.0.1")
     front = de.ensure_front(docker_client, settings, "fronttest", env)
     yield FrontEnv(docker_client, settings, env, front, prefix, f"http://127.0.0.1:{env.port}")
-    for c in docker_client.containers.list(all=True, filters={"name": prefix}):
+    for c in docker_client.containers.list(ignore_removed=True, all=True, filters={"name": prefix}):
         c.remove(force=True)
     for n in docker_client.networks.list(names=[de.network_name(env)]):
         n.remove()

@@ -99,7 +99,9 @@ def model_names(docker_client, prefix: str) -> dict[str, str]:
     """container name -> version label, for the environment's serving containers."""
     return {
         c.name: c.labels["org.mlci.version"]
-        for c in docker_client.containers.list(all=True, filters={"label": "org.mlci.role=model"})
+        for c in docker_client.containers.list(
+            ignore_removed=True, all=True, filters={"label": "org.mlci.role=model"}
+        )
         if c.name.startswith(prefix)
     }
 

@@ -66,7 +66,7 @@ def logging_env(image_project, docker_client, model_image, monkeypatch):
             pytest.fail(f"container never became ready:\n{logs}")
         time.sleep(0.3)
     yield settings, env_name, env, container, base
-    for c in docker_client.containers.list(all=True):
+    for c in docker_client.containers.list(ignore_removed=True, all=True):
         if c.name.startswith(prefix) or c.labels.get("org.mlci.env") == env_name:
             c.remove(force=True)
     for v in docker_client.volumes.list():
@@ -123,7 +123,7 @@ def test_served_requests_come_back_from_the_volume(logging_env, docker_client, i
     container.remove(force=True)
     assert [r["id"] for r in read_predictions(settings, env_name)] == [r["id"] for r in recs]
     readers = docker_client.containers.list(
-        all=True, filters={"label": ["org.mlci.role=predlog-reader"]}
+        ignore_removed=True, all=True, filters={"label": ["org.mlci.role=predlog-reader"]}
     )
     assert not [c for c in readers if c.labels.get("org.mlci.env") == env_name]
     assert docker_client.volumes.get(volume_name(env)).name == f"{env.container}-predictions"

@@ -163,7 +163,7 @@ def _no_workspace_state(ws: Path) -> None:
 
 
 def _remove_environments(docker_client, prefix: str) -> None:
-    for c in docker_client.containers.list(all=True, filters={"name": prefix}):
+    for c in docker_client.containers.list(ignore_removed=True, all=True, filters={"name": prefix}):
         c.remove(force=True)
     for n in docker_client.networks.list(
         names=[f"{prefix}-staging-net", f"{prefix}-production-net"]
