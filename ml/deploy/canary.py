@@ -44,6 +44,9 @@ class CanaryFigures:
     baseline_p99_ms: float | None = None
     compared: int = 0  # new version's logged requests replayed on the old version
     disagreed: int = 0
+    # new servers the front's health check has taken out of rotation (DOWN): the new version
+    # stopped answering, whether or not a client request was caught failing on it
+    down: tuple[str, ...] = ()
 
     @property
     def error_rate(self) -> float:
@@ -87,6 +90,11 @@ def decide(f: CanaryFigures, bounds: CanarySettings, *, finished: bool) -> Canar
         broken.append(
             f"error rate {f.error_rate:.2%} ({f.errors} of {f.requests} requests failed) "
             f"> max_error_rate {bounds.max_error_rate:.2%}"
+        )
+    elif f.down:
+        broken.append(
+            f"error rate: the new version stopped answering ({', '.join(f.down)} DOWN at the "
+            f"front's health check; the front retried its requests on the old version)"
         )
     enough = f.requests >= bounds.min_requests
     if enough and f.p99_ms is not None:

@@ -643,6 +643,8 @@ class CanaryWatch:
         n_new, e_new = self._counts(stats, self.new_names)
         n_old, e_old = self._counts(stats, self.old_names)
         self._replay()
+        states = de.server_states(self.r.front)
+        down = tuple(sorted(n for n in self.new_names if states.get(n) in ("DOWN", "MAINT")))
         return cn.CanaryFigures(
             elapsed=time.monotonic() - self.t0,
             requests=n_new,
@@ -653,6 +655,7 @@ class CanaryWatch:
             baseline_p99_ms=self._p99(self.old_urls),
             compared=self.compared,
             disagreed=self.disagreed,
+            down=down,
         )
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from ml.config import EnvironmentSettings, Settings
 from ml.deploy import haproxy
-from ml.deploy.haproxy import Backend, front_backends, front_stats, set_backends
+from ml.deploy.haproxy import Backend, front_backends, front_stats, server_states, set_backends
 from ml.errors import ServiceError
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "ensure_front",
     "front_backends",
     "front_stats",
+    "server_states",
     "set_backends",
 ]
 

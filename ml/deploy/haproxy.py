@@ -294,7 +294,8 @@ def front_stats(front: Any) -> dict[str, dict[str, int]]:
             "2xx": n(row, "hrsp_2xx"),
             "4xx": n(row, "hrsp_4xx"),
             "5xx": n(row, "hrsp_5xx"),
-            "failed": n(row, "econ") + n(row, "eresp"),
+            # a connection retried (wretr) or redispatched (wredis) elsewhere failed here
+            "failed": n(row, "econ") + n(row, "eresp") + n(row, "wretr") + n(row, "wredis"),
             "current": n(row, "scur"),
         }
     return out

@@ -205,3 +205,14 @@ def test_canary_options_are_checked_before_any_work(project):
         2,
         "Error: --for 'soon': expected a duration such as 90s, 5m or 1h\n",
     )
+
+
+def test_a_new_server_down_at_the_front_is_rolled_back_even_with_no_failed_request():
+    """The front retries a dead server's requests elsewhere, so no client request may have
+    been caught failing on it: its health check taking it DOWN is the signal."""
+    few = replace(HEALTHY, requests=3, compared=0, down=("stg-v2-0-ab12",))
+    d = decide(few, BOUNDS, finished=False)
+    assert d.verdict == ROLLBACK
+    assert d.reasons[0].startswith("error rate: the new version stopped answering")
+    assert "stg-v2-0-ab12 DOWN" in d.reasons[0]
+    assert decide(replace(few, down=()), BOUNDS, finished=False).verdict == WATCH
