@@ -358,6 +358,27 @@ def _stage_image_train(
     return subprocess.run(cmd, capture_output=True, text=True), image_id
 
 
+def platform_check(recorded: dict[str, str], reproduced: dict[str, str]) -> Check:
+    """`env.python`, `env.platform` and whether both trained in a stage image. An image id
+    changes with every rebuild (build time, layer ids) even from the same commit and lock, so
+    only "in an image or not" is compared; both ids are reported. A difference is a note."""
+    image = T.ENV_STAGE_IMAGE
+    in_a, in_b = bool(recorded.get(image)), bool(reproduced.get(image))
+    rest_a = {k: v for k, v in recorded.items() if k != image}
+    rest_b = {k: v for k, v in reproduced.items() if k != image}
+    if rest_a == rest_b and in_a == in_b:
+        return Check("platform", "same", recorded, reproduced)
+    if in_a != in_b:
+        detail = (
+            "trained in the stage image, reproduced outside it (--in venv)"
+            if in_a
+            else "trained outside the stage image, reproduced in it (--in image)"
+        )
+    else:
+        detail = "trained on another platform than this one"
+    return Check("platform", "note", recorded, reproduced, detail)
+
+
 def reproduce_version(
     settings: Settings,
     name: str | None,
@@ -532,25 +553,7 @@ def reproduce_version(
                 )
             )
         plat_a = {k: tags.get(k, "") for k in (T.ENV_PYTHON, T.ENV_PLATFORM, T.ENV_STAGE_IMAGE)}
-        plat_b = {k: new_tags.get(k, "") for k in plat_a}
-        # An image id changes with every rebuild (build time, layer ids) even from the same
-        # commit and lock, so only "in an image or not" is compared; both ids are reported.
-        same_platform = {k: v for k, v in plat_a.items() if k != T.ENV_STAGE_IMAGE} == {
-            k: v for k, v in plat_b.items() if k != T.ENV_STAGE_IMAGE
-        } and bool(plat_a[T.ENV_STAGE_IMAGE]) == bool(plat_b[T.ENV_STAGE_IMAGE])
-        if same_platform:
-            detail = ""
-        elif bool(plat_a[T.ENV_STAGE_IMAGE]) != bool(plat_b[T.ENV_STAGE_IMAGE]):
-            detail = (
-                "trained in the stage image, reproduced outside it (--in venv)"
-                if plat_a[T.ENV_STAGE_IMAGE]
-                else "trained outside the stage image, reproduced in it (--in image)"
-            )
-        else:
-            detail = "trained on another platform than this one"
-        report.checks.append(
-            Check("platform", "same" if same_platform else "note", plat_a, plat_b, detail)
-        )
+        report.checks.append(platform_check(plat_a, {k: new_tags.get(k, "") for k in plat_a}))
 
         # The models themselves.
         say("reproduce: comparing predictions, metrics and the fitted models")

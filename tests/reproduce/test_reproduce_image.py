@@ -1,6 +1,6 @@
 """`mlci reproduce` of a version trained in the stage image retrains in the stage image built
 from the recorded commit (its own docker/ci.Dockerfile, lock and code), as a Jenkins build
-trains it; `--in venv` retrains outside and reports the platform difference as such.
+trains it. (`--in venv` and the platform note: tests/reproduce/test_platform.py.)
 
 A fresh clone of this repository trains version 1 with `mlci pipeline run --executor docker`
 (the stage image's id passed as MLCI_STAGE_IMAGE, as the Jenkinsfile does), against a store
@@ -107,18 +107,3 @@ def test_a_version_trained_in_the_stage_image_is_rebuilt_in_the_commits_stage_im
         ["docker", "image", "ls", "-q", image_tag_for(commit)], capture_output=True, text=True
     )
     assert tags.stdout.strip() == ""
-
-
-def test_in_venv_reports_the_platform_difference_and_still_compares(trained_in_image):
-    clone, env = trained_in_image["clone"], trained_in_image["env"]
-    r = _mlci(clone, env, "reproduce", "1", "--in", "venv", "--json")
-    report = json.loads(r.stdout)
-    checks = {c["name"]: c for c in report["checks"]}
-    assert checks["platform"]["status"] == "note"
-    assert checks["platform"]["detail"] == (
-        "trained in the stage image, reproduced outside it (--in venv)"
-    )
-    assert "stage image" not in report["environment"]["strategy"]
-    # The platform is a note, not a difference: the verdict rests on the model comparison.
-    assert "platform" not in report["differs"]
-    assert r.returncode == (0 if report["identical"] else 1), r.stderr[-2000:]
