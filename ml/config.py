@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from ml.errors import ConfigError
+from ml.errors import ConfigError, InputError
 from ml.tasks import METRICS, NEEDS_PROBA, PRIMARY_METRIC
 
 CONFIG_FILENAME = "mlci.yaml"
@@ -532,6 +532,16 @@ class Settings(_Section):
 
     def dataset_path(self, version: str | None = None) -> Path:
         return self.path(self.data.path_for(version))
+
+    def environment(self, name: str) -> EnvironmentSettings:
+        """`environments.<name>`; InputError naming the file and the known names otherwise."""
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise InputError(
+                f"environment {name!r} is not in {self.root / 'mlci.yaml'} (environments: {known})"
+            ) from None
 
     @property
     def tracking_uri(self) -> str:

@@ -69,14 +69,7 @@ def _quiet(_: str) -> None:
 
 
 def environment(settings: Settings, env_name: str) -> EnvironmentSettings:
-    try:
-        return settings.environments[env_name]
-    except KeyError:
-        known = ", ".join(sorted(settings.environments)) or "none"
-        raise InputError(
-            f"environment {env_name!r} is not in {settings.root / 'mlci.yaml'} "
-            f"(environments: {known})"
-        ) from None
+    return settings.environment(env_name)
 
 
 def env_alias(env_name: str, env: EnvironmentSettings) -> str:

@@ -53,14 +53,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 
 
 def _environment(settings: Settings, env_name: str) -> EnvironmentSettings:
-    try:
-        return settings.environments[env_name]
-    except KeyError:
-        known = ", ".join(sorted(settings.environments)) or "none"
-        raise InputError(
-            f"environment {env_name!r} is not in {settings.root / 'mlci.yaml'} "
-            f"(environments: {known})"
-        ) from None
+    return settings.environment(env_name)
 
 
 def volume_name(env: EnvironmentSettings) -> str:
