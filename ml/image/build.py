@@ -118,7 +118,8 @@ def wheelhouse(
     return out
 
 
-def _link_tree(src: Path, dst: Path) -> None:
+def link_tree(src: Path, dst: Path) -> None:
+    """Hard-link (else copy) the files of `src` into `dst`, dotfiles excepted."""
     dst.mkdir(parents=True, exist_ok=True)
     for f in src.iterdir():
         if f.is_file() and not f.name.startswith("."):
@@ -131,7 +132,7 @@ def _link_tree(src: Path, dst: Path) -> None:
 def assemble_context(settings: Settings, ctx: Path, bundle: Path, lock: Path, wheels: Path) -> None:
     """The build context: Dockerfile, wheels, the lock, the serving app only, the bundle."""
     shutil.copy2(project_file(settings, "docker/serve.Dockerfile"), ctx / "serve.Dockerfile")
-    _link_tree(wheels, ctx / "wheels")
+    link_tree(wheels, ctx / "wheels")
     (ctx / "locks").mkdir()
     shutil.copy2(lock, ctx / "locks" / lock.name)
     app = ctx / "app" / "ml"

@@ -64,7 +64,7 @@ def assemble_ci_context(settings: Settings, ctx: Path, progress: Progress) -> di
     import shutil
 
     from ml import resources
-    from ml.image.build import _link_tree, project_file, wheelhouse
+    from ml.image.build import link_tree, project_file, wheelhouse
     from ml.image.mlci_wheel import mlci_wheel
 
     dockerfile = project_file(settings, "docker/ci.Dockerfile")
@@ -74,12 +74,12 @@ def assemble_ci_context(settings: Settings, ctx: Path, progress: Progress) -> di
     wheels = wheelhouse(settings, lock, progress, out=cache / "wheelhouse" / lock.stem)
     shutil.copy2(dockerfile, ctx / "ci.Dockerfile")
     shutil.copy2(lock, ctx / "lock.txt")
-    _link_tree(wheels, ctx / "wheels")
+    link_tree(wheels, ctx / "wheels")
     (ctx / "extra" / "wheels").mkdir(parents=True)
     if extra is not None:
         # Keyed by the file's content (the stamp): a project's folder of its own.
         out = settings.state_dir / "cache" / "wheelhouse" / "project-requirements"
-        _link_tree(
+        link_tree(
             wheelhouse(settings, extra, progress, out=out, constraints=lock),
             ctx / "extra" / "wheels",
         )

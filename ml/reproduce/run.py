@@ -298,14 +298,11 @@ def _seed_wheelhouse(settings: Settings, worktree: Path, lock: Path) -> None:
     for src in candidates:
         stamp = src / ".lock.sha256"
         if stamp.is_file() and stamp.read_text().strip() == want:
+            from ml.image.build import link_tree
+
             dst = worktree / ".mlci/cache/wheelhouse/requirements"
-            dst.mkdir(parents=True, exist_ok=True)
-            for f in src.iterdir():
-                if f.is_file():
-                    try:
-                        os.link(f, dst / f.name)
-                    except OSError:
-                        shutil.copy2(f, dst / f.name)
+            link_tree(src, dst)
+            shutil.copy2(stamp, dst / stamp.name)  # the stamp is what marks it complete
             return
 
 

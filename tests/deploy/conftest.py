@@ -20,6 +20,7 @@ import pytest
 
 from ml.registry import tags
 from tests.conftest import REPO, write_project
+from tests.deploy.real_images import remove_environment
 from tests.fixtures.mlflow_server import free_port
 from tests.fixtures.registry import Registry
 
@@ -211,12 +212,4 @@ def deploy_project(tmp_path, monkeypatch, docker_client, registry, pushed_images
     yield DeployProject(
         config=config, staging_port=ports[0], production_port=ports[1], prefix=prefix
     )
-    for c in docker_client.containers.list(ignore_removed=True, all=True):
-        if c.name.startswith(prefix):
-            c.remove(force=True)
-    for n in docker_client.networks.list():
-        if n.name.startswith(prefix):
-            n.remove()
-    for v in docker_client.volumes.list():
-        if v.name.startswith(prefix):
-            v.remove(force=True)
+    remove_environment(docker_client, prefix)
